@@ -1,0 +1,95 @@
+/**
+ * The AEAD step of SFrame, RFC 9605 §4.4.3, for the suites of §4.5:
+ *
+ *   nonce = sframe_salt XOR encode_big_endian(CTR, AEAD.Nn)
+ *   aad   = header || metadata
+ *   ct    = AEAD.Encrypt(sframe_key, nonce, aad, plaintext)     (ciphertext || tag)
+ *
+ * AES-GCM suites use node:crypto's GCM directly. The AES-CTR + HMAC suites (0x0001–0x0003) follow
+ * §4.5.1. The AAD is passed in two parts (header, metadata) so no buffer is built to join them.
+ *
+ * Argument checks are done by the callers at the module edge.
+ */
+
+import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from "node:crypto";
+import type { CipherGCMTypes } from "node:crypto";
+import type { CipherSuite } from "./suites.js";
+
+/** §4.4.3: nonce = salt XOR CTR, CTR left-padded with zeros to AEAD.Nn bytes. */
+export function computeNonce(salt: Uint8Array, ctr: bigint): Buffer {
+  const nonce = Buffer.from(salt);
+  const tail = nonce.length - 8;
+  nonce.writeBigUInt64BE(nonce.readBigUInt64BE(tail) ^ ctr, tail);
+  return nonce;
+}
+
+// §4.5.1: the AES-CTR initial counter block is the 12-byte nonce followed by 32 zero bits.
+function ctrIv(nonce: Uint8Array): Buffer {
+  const iv = Buffer.alloc(16);
+  iv.set(nonce, 0);
+  return iv;
+}
+
+/**
+ * §4.5.1 compute_tag: HMAC(auth_key, len(aad) || len(ct) || Nt || nonce || aad || ct), each length
+ * 8 bytes big-endian, truncated to Nt bytes.
+ */
+function ctrHmacTag(suite: CipherSuite, authKey: Uint8Array, nonce: Uint8Array, header: Uint8Array,
+  metadata: Uint8Array | undefined, ct: Uint8Array): Buffer {
+  const mdLen = metadata === undefined ? 0 : metadata.length;
+  const lengths = Buffer.allocUnsafe(24);
+  lengths.writeBigUInt64BE(BigInt(header.length + mdLen), 0);
+  lengths.writeBigUInt64BE(BigInt(ct.length), 8);
+  lengths.writeBigUInt64BE(BigInt(suite.Nt), 16);
+  const h = createHmac(suite.hash, authKey).update(lengths).update(nonce).update(header);
+  if (mdLen !== 0) h.update(metadata as Uint8Array);
+  return h.update(ct).digest().subarray(0, suite.Nt);
+}
+
+/**
+ * Encrypts `plaintext` and writes ciphertext || tag into `out` at `offset`
+ * (`out` must have plaintext.length + Nt bytes free there).
+ */
+export function sealInto(suite: CipherSuite, key: Buffer, nonce: Buffer, header: Uint8Array,
+  metadata: Uint8Array | undefined, plaintext: Uint8Array, out: Buffer, offset: number): void {
+  if (suite.kind === "gcm") {
+    const c = createCipheriv(suite.cipher as CipherGCMTypes, key, nonce, { authTagLength: suite.Nt });
+    c.setAAD(header);
+    if (metadata !== undefined && metadata.length !== 0) c.setAAD(metadata);
+    let n = c.update(plaintext).copy(out, offset);
+    n += c.final().copy(out, offset + n);
+    c.getAuthTag().copy(out, offset + n);
+    return;
+  }
+  const c = createCipheriv(suite.cipher, key.subarray(0, suite.Nka), ctrIv(nonce));
+  let n = c.update(plaintext).copy(out, offset);
+  n += c.final().copy(out, offset + n);
+  const ct = out.subarray(offset, offset + n);
+  ctrHmacTag(suite, key.subarray(suite.Nka), nonce, header, metadata, ct).copy(out, offset + n);
+}
+
+/** Decrypts and authenticates; returns the plaintext, or null if authentication fails. */
+export function open(suite: CipherSuite, key: Buffer, nonce: Buffer, header: Uint8Array,
+  metadata: Uint8Array | undefined, ciphertext: Uint8Array, tag: Uint8Array): Buffer | null {
+  if (suite.kind === "gcm") {
+    const d = createDecipheriv(suite.cipher as CipherGCMTypes, key, nonce, { authTagLength: suite.Nt });
+    d.setAuthTag(tag);
+    d.setAAD(header);
+    if (metadata !== undefined && metadata.length !== 0) d.setAAD(metadata);
+    const pt = d.update(ciphertext);
+    try {
+      d.final(); // GCM: verifies the tag, outputs nothing
+    } catch {
+      pt.fill(0);
+      return null;
+    }
+    return pt;
+  }
+  // §4.5.1: check the tag (constant time) before decrypting.
+  const expected = ctrHmacTag(suite, key.subarray(suite.Nka), nonce, header, metadata, ciphertext);
+  if (!timingSafeEqual(expected, tag)) return null;
+  const d = createDecipheriv(suite.cipher, key.subarray(0, suite.Nka), ctrIv(nonce));
+  const head = d.update(ciphertext);
+  const rest = d.final();
+  return rest.length === 0 ? head : Buffer.concat([head, rest]);
+}
