@@ -1,0 +1,24 @@
+/** Public API of the media layer. */
+export { resolveFfmpeg, clearFfmpegResolutionCache, ensureExecutable, defaultCacheDir } from "./ffmpeg/resolve.js";
+export type { FfmpegResolution, FfmpegSource, ResolveFfmpegOptions, EnsureExecutableOptions } from "./ffmpeg/resolve.js";
+export { FfmpegProcess, liveFfmpegCount } from "./ffmpeg/process.js";
+export type { FfmpegProcessOptions, FfmpegExit, FfmpegProcessEvents } from "./ffmpeg/process.js";
+export { probeFfmpeg, listCaptureDevices } from "./ffmpeg/probe.js";
+export type { FfmpegCapabilities, CaptureDevices, ListCaptureDevicesOptions } from "./ffmpeg/probe.js";
+export { opusPacketSamples, opusFrameSamples, opusPlcPacket, opusPlcPacketOfDuration, OPUS_FRAME_SIZES } from "./opus.js";
+export { oggCrc32, oggPageCrc } from "./ogg/crc.js";
+export { encodeOggPage, OggFlag, OGG_NO_GRANULE } from "./ogg/page.js";
+export type { OggPageFields } from "./ogg/page.js";
+export { OggPacketReader } from "./ogg/reader.js";
+export type { OggPacket, OggReaderStats, OggPacketReaderOptions } from "./ogg/reader.js";
+export { OggOpusWriter, encodeOpusHead, encodeOpusTags } from "./ogg/writer.js";
+export type { OggOpusWriterOptions, OggOpusWriterStats, OggPageSink } from "./ogg/writer.js";
+export { AudioSource, parseAudioSource, describeAudioSource, audioSourceArgs } from "./audio-source.js";
+export type { AudioSourceSpec, AudioFrame, AudioSourceEvents, AudioSourceOptions } from "./audio-source.js";
+export { AudioPlayer, audioPlayerArgs } from "./audio-sink.js";
+export type { AudioOutput, AudioPlayerOptions, AudioPlayerEvents, AudioPlayerStats } from "./audio-sink.js";
+export { decodeToPcm, dominantFrequency, rmsDbfs, OpusLevelMeter, SILENCE_DBFS } from "./analysis.js";
+export type { OpusLevelMeterOptions } from "./analysis.js";
+export { TypedEmitter } from "./events.js";
+export { PcapWriter, readPcapRtp } from "./pcap.js";
+export { buildPeerConfig, bindAddressFor, opusCodec, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, type RtcNetworkOptions, type PeerConfig } from "./rtc-config.js";

@@ -1,0 +1,64 @@
+/**
+ * werift PeerConnection configuration shared by the relay and by participants.
+ *
+ * werift's default ICE configuration contacts a public STUN server; Conclave never contacts a host
+ * its user did not name (SECURITY-MODEL P11), so `iceServers` is always explicit (empty unless the
+ * user configures one) and host candidates are bound to the addresses the user configured.
+ * No RTP header extensions are negotiated: in particular no audio-level extension, so the relay
+ * never learns who speaks (P2).
+ */
+import { RTCRtpCodecParameters, type RTCPeerConnection } from "werift";
+
+export type PeerConfig = ConstructorParameters<typeof RTCPeerConnection>[0];
+
+export const OPUS_PAYLOAD_TYPE = 111;
+export const VP8_PAYLOAD_TYPE = 96;
+
+export interface RtcNetworkOptions {
+  /** Address host candidates are bound to, e.g. 127.0.0.1. Undefined: every interface. */
+  bindAddress?: string;
+  /** Extra address to advertise (the relay's public IP). */
+  announceAddress?: string;
+  /** UDP port range for ICE. */
+  portRange?: [number, number];
+  /** STUN/TURN servers the user named. Empty by default. */
+  iceServers?: { urls: string; username?: string; credential?: string }[];
+}
+
+export function opusCodec(): RTCRtpCodecParameters {
+  return new RTCRtpCodecParameters({
+    mimeType: "audio/opus",
+    clockRate: 48000,
+    channels: 2,
+    payloadType: OPUS_PAYLOAD_TYPE,
+    parameters: "minptime=10;useinbandfec=1",
+  });
+}
+
+export function buildPeerConfig(net: RtcNetworkOptions = {}): PeerConfig {
+  const isIpv6 = net.bindAddress?.includes(":") ?? false;
+  const config: PeerConfig = {
+    codecs: { audio: [opusCodec()], video: [] },
+    headerExtensions: { audio: [], video: [] },
+    iceServers: net.iceServers ?? [],
+    iceUseIpv4: !isIpv6,
+    iceUseIpv6: isIpv6,
+  };
+  if (net.bindAddress && net.bindAddress !== "0.0.0.0" && net.bindAddress !== "::") {
+    config.iceInterfaceAddresses = isIpv6 ? { udp6: net.bindAddress } : { udp4: net.bindAddress };
+    config.iceAdditionalHostAddresses = [net.bindAddress];
+  }
+  if (net.announceAddress) {
+    config.iceAdditionalHostAddresses = [...(config.iceAdditionalHostAddresses ?? []), net.announceAddress];
+  }
+  if (net.portRange) config.icePortRange = net.portRange;
+  return config;
+}
+
+/** The address a client should bind to for a relay URL host: loopback stays on loopback. */
+export function bindAddressFor(host: string): string | undefined {
+  const h = host.replace(/^\[|\]$/g, "");
+  if (h === "localhost" || h.startsWith("127.")) return "127.0.0.1";
+  if (h === "::1") return "::1";
+  return undefined;
+}
