@@ -1,0 +1,476 @@
+/**
+ * One participant session: the signalling socket, one werift PeerConnection to the relay, the
+ * end-to-end encryption session (src/client/e2ee.ts) and the audio it publishes and receives.
+ *
+ * Media path, send:    AudioSource (Opus frames) → SFrame encrypt → RTP → werift sender
+ * Media path, receive: werift track → RTP → SFrame decrypt → 'audio' listeners (recorder, player, meter)
+ */
+import { EventEmitter } from "node:events";
+import { randomInt } from "node:crypto";
+import { RTCPeerConnection, RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
+import { parseInvite, InviteParseError, type Invite, type ServerMessage, type TrackMapping } from "../protocol/index.js";
+import { buildPeerConfig, bindAddressFor, OPUS_PAYLOAD_TYPE } from "../media/rtc-config.js";
+import { AudioSource, OpusLevelMeter, type AudioSourceSpec } from "../media/index.js";
+import { ConnectionError, DeniedError, InviteError, ConclaveError, ExitCode } from "../errors.js";
+import { nullLogger, type Logger } from "../log.js";
+import { SignallingClient } from "./signalling.js";
+import { ReceiveStats } from "./receive-stats.js";
+import { E2eeSession, type MemberInfo } from "./e2ee.js";
+import type { IdentityKeyPair } from "../crypto/index.js";
+import { stamp, type ConclaveEvent, type PeerStats } from "./events.js";
+
+export type Role = "member" | "recorder" | "bot";
+
+export interface JoinOptions {
+  name?: string;
+  /** Identity key pair; a fresh one per session when absent (bots, tests). */
+  identity?: IdentityKeyPair;
+  role?: Role;
+  /** Never give this member's sender keys to a recorder. */
+  noRecord?: boolean;
+  /** SFrame cipher suite: 4 (AES_128_GCM_SHA256_128, default) or 5 (AES_256_GCM_SHA512_128). */
+  suite?: 4 | 5;
+  /** Path to ffmpeg (sources that need one). */
+  ffmpeg?: string;
+  logger?: Logger;
+  /** Interval of `stats` events; 0 disables them. */
+  statsIntervalMs?: number;
+  /** Compute decrypted audio levels (speaking indicators). */
+  levels?: boolean;
+  /** Milliseconds to wait for the relay to admit and connect us. */
+  timeoutMs?: number;
+  /** Listener attached before joining, so it also sees the events emitted while joining. */
+  onEvent?: (event: ConclaveEvent & { time: string }) => void;
+}
+
+export interface ReceivedAudio {
+  peerId: string;
+  payload: Buffer;
+  timestamp: number;
+  sequenceNumber: number;
+}
+
+export interface ParticipantEvents {
+  event: [ConclaveEvent & { time: string }];
+  audio: [ReceivedAudio];
+  closed: [];
+}
+
+interface RemotePeer {
+  peerId: string;
+  stats: ReceiveStats;
+  meter: OpusLevelMeter | undefined;
+  firstAudio: boolean;
+}
+
+export class Participant extends EventEmitter<ParticipantEvents> {
+  readonly invite: Invite;
+  readonly e2ee: E2eeSession;
+  peerId = "";
+  private readonly log: Logger;
+  private readonly options: JoinOptions;
+  private readonly signalling: SignallingClient;
+  private pc: RTCPeerConnection | undefined;
+  private upload: RTCRtpTransceiver | undefined;
+  private readonly midToPeer = new Map<string, string>();
+  private readonly subscribed = new WeakSet<object>();
+  private readonly remotes = new Map<string, RemotePeer>();
+  private source: AudioSource | undefined;
+  private ownsSource = false;
+  private sourceListener: ((frame: { payload: Buffer; samples: number }) => void) | undefined;
+  private sequence = randomInt(0, 0xffff);
+  private timestamp = randomInt(0, 0x7fffffff);
+  private readonly ssrc = randomInt(1, 0xffffffff);
+  private sentPackets = 0;
+  private sentBytes = 0;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private joinedAt = 0;
+  private startedAt = 0;
+  private closing = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly pings = new Map<number, number>();
+  private pingId = 0;
+  /** Level meter over our own outgoing audio (with `levels`), so a person can see they are heard. */
+  localMeter: OpusLevelMeter | undefined;
+  /** Round trip to the relay over the signalling socket, ms. */
+  rttMs: number | null = null;
+  muted = false;
+
+  private constructor(invite: Invite, options: JoinOptions) {
+    super();
+    this.invite = invite;
+    this.options = options;
+    this.log = options.logger ?? nullLogger;
+    if (options.onEvent) this.on("event", options.onEvent);
+    this.signalling = new SignallingClient(invite.signalling, this.log.child("signalling"));
+    this.e2ee = new E2eeSession({
+      secret: invite.secret,
+      roomId: invite.room,
+      name: options.name ?? "anonymous",
+      role: options.role ?? "member",
+      noRecord: options.noRecord ?? false,
+      suite: options.suite ?? 4,
+      ...(options.identity ? { identity: options.identity } : {}),
+      logger: this.log.child("e2ee"),
+    });
+  }
+
+  /** Parse the invite, connect, get admitted and wait until media can flow. */
+  static async join(invite: string | Invite, options: JoinOptions = {}): Promise<Participant> {
+    let parsed: Invite;
+    try {
+      parsed = typeof invite === "string" ? parseInvite(invite) : invite;
+    } catch (err) {
+      if (err instanceof InviteParseError) throw new InviteError(err.message, err.code);
+      throw err;
+    }
+    const participant = new Participant(parsed, options);
+    try {
+      await participant.connect();
+    } catch (err) {
+      await participant.close("join-failed");
+      throw err;
+    }
+    return participant;
+  }
+
+  private emitEvent(event: ConclaveEvent): void {
+    this.emit("event", stamp(event));
+  }
+
+  private async connect(): Promise<void> {
+    this.startedAt = Date.now();
+    await this.e2ee.init();
+    if (this.options.levels) this.localMeter = await OpusLevelMeter.create();
+    this.wireE2ee();
+    this.emitEvent({ type: "connecting", server: this.invite.server, room: this.invite.room });
+    await this.signalling.connect(this.options.timeoutMs ?? 5000);
+    const timeoutMs = this.options.timeoutMs ?? 10_000;
+    const connected = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new ConnectionError(`the relay did not connect media within ${timeoutMs} ms`, "media-timeout")),
+        timeoutMs,
+      );
+      const onMessage = (message: ServerMessage): void => {
+        if (message.type === "error" && message.fatal) {
+          cleanup();
+          reject(new DeniedError(`the relay refused to join: ${message.message}`, message.code));
+        }
+      };
+      const onClose = (): void => {
+        cleanup();
+        reject(new ConnectionError("the relay closed the connection while joining", "relay-closed"));
+      };
+      const onConnected = (): void => {
+        cleanup();
+        resolve();
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.signalling.off("message", onMessage);
+        this.signalling.off("close", onClose);
+        this.off("closed", onClose);
+        this.connectedWaiter = undefined;
+      };
+      this.signalling.on("message", onMessage);
+      this.signalling.on("close", onClose);
+      this.connectedWaiter = onConnected;
+    });
+    this.signalling.on("message", (m) => void this.handleMessage(m));
+    this.signalling.on("invalid", (why) => this.log.warn("dropped an invalid message from the relay", { why }));
+    this.signalling.on("close", ({ code, reason }) => {
+      if (!this.closing) void this.close(reason || `relay-closed-${code}`);
+    });
+    this.signalling.send({ type: "join", v: 1, room: this.invite.room });
+    await connected;
+    this.joinedAt = Date.now();
+    this.emitEvent({
+      type: "joined",
+      room: this.invite.room,
+      peerId: this.peerId,
+      server: this.invite.server,
+      joinMs: this.joinedAt - this.startedAt,
+      fingerprint: this.e2ee.fingerprint,
+    });
+    this.pingTimer = setInterval(() => {
+      const id = ++this.pingId;
+      this.pings.set(id, Date.now());
+      if (this.pings.size > 10) this.pings.delete(id - 10);
+      this.signalling.send({ type: "ping", id });
+    }, 2000);
+    this.pingTimer.unref();
+    const interval = this.options.statsIntervalMs ?? 2000;
+    if (interval > 0) {
+      this.statsTimer = setInterval(() => this.emitEvent(this.statsEvent()), interval);
+      this.statsTimer.unref();
+    }
+  }
+
+  private connectedWaiter: (() => void) | undefined;
+
+  private wireE2ee(): void {
+    this.e2ee.on("send", ({ to, data }) => {
+      this.signalling.send({ type: "relay", ...(to ? { to } : {}), data: Buffer.from(data).toString("base64url") });
+    });
+    this.e2ee.on("member", (m: MemberInfo) => {
+      this.emitEvent({
+        type: "peer-joined",
+        peerId: m.peerId,
+        name: m.name,
+        fingerprint: m.fingerprint,
+        identityKey: Buffer.from(m.identityKey).toString("base64url"),
+        role: m.role,
+        noRecord: m.noRecord,
+      });
+      this.emitEvent({ type: "safety-number", peerId: m.peerId, name: m.name, safetyNumber: m.safetyNumber });
+    });
+    this.e2ee.on("event", (event) => this.emitEvent(event));
+  }
+
+  private async handleMessage(message: ServerMessage): Promise<void> {
+    try {
+      switch (message.type) {
+        case "welcome":
+          this.peerId = message.peerId;
+          this.e2ee.start(message.peerId, message.peers);
+          return;
+        case "offer":
+          await this.handleOffer(message.sdp, message.tracks);
+          return;
+        case "peer-joined":
+          this.e2ee.onPeerJoined(message.peerId);
+          return;
+        case "peer-left": {
+          const name = this.e2ee.members.get(message.peerId)?.name ?? null;
+          this.remotes.get(message.peerId)?.meter?.free();
+          this.remotes.delete(message.peerId);
+          const wasMember = this.e2ee.onPeerLeft(message.peerId);
+          if (wasMember) this.emitEvent({ type: "peer-left", peerId: message.peerId, name, reason: message.reason });
+          return;
+        }
+        case "relay":
+          this.e2ee.onEnvelope(message.from, Buffer.from(message.data, "base64url"));
+          return;
+        case "error":
+          if (!message.fatal) this.log.warn("relay reported an error", { code: message.code, message: message.message });
+          if (message.fatal && this.joinedAt > 0) this.emitEvent({ type: "error", code: message.code, message: message.message });
+          return;
+        case "pong": {
+          const sentAt = this.pings.get(message.id);
+          if (sentAt !== undefined) {
+            this.rttMs = Date.now() - sentAt;
+            this.pings.delete(message.id);
+          }
+          return;
+        }
+      }
+    } catch (err) {
+      this.log.warn("failed to handle a relay message", { type: message.type, error: (err as Error).message });
+    }
+  }
+
+  private ensurePeerConnection(): RTCPeerConnection {
+    if (this.pc) return this.pc;
+    const url = new URL(this.invite.server);
+    const bind = bindAddressFor(url.hostname);
+    const pc = new RTCPeerConnection(buildPeerConfig(bind ? { bindAddress: bind } : {}));
+    // werift fires track events inside setRemoteDescription, and again on every renegotiation:
+    // subscribe here, once, and de-duplicate by track.
+    pc.onTrack.subscribe((track) => {
+      if (this.subscribed.has(track)) return;
+      this.subscribed.add(track);
+      const transceiver = pc.getTransceivers().find((t) => t.receiver.track === track);
+      if (!transceiver || transceiver === this.upload) return;
+      track.onReceiveRtp.subscribe((rtp) => this.handleRtp(transceiver, rtp));
+    });
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === "connected") this.connectedWaiter?.();
+      if (state === "failed" && !this.closing) void this.close("media-failed");
+    });
+    this.pc = pc;
+    return pc;
+  }
+
+  private async handleOffer(sdp: string, tracks: TrackMapping[]): Promise<void> {
+    const pc = this.ensurePeerConnection();
+    for (const t of tracks) this.midToPeer.set(t.mid, t.peerId);
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    for (const transceiver of pc.getTransceivers()) {
+      const mid = transceiver.mid;
+      if (mid === null) continue;
+      if (!this.upload && !this.midToPeer.has(mid)) {
+        // The one m-line that carries no other publisher is ours to send on.
+        this.upload = transceiver;
+        transceiver.setDirection("sendonly");
+        continue;
+      }
+    }
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    this.signalling.send({ type: "answer", sdp: pc.localDescription!.sdp });
+  }
+
+  private handleRtp(transceiver: RTCRtpTransceiver, rtp: RtpPacket): void {
+    const peerId = transceiver.mid === null ? undefined : this.midToPeer.get(transceiver.mid);
+    if (!peerId) return;
+    let remote = this.remotes.get(peerId);
+    if (!remote) {
+      const created: RemotePeer = { peerId, stats: new ReceiveStats(), meter: undefined, firstAudio: false };
+      remote = created;
+      this.remotes.set(peerId, created);
+      if (this.options.levels) {
+        void OpusLevelMeter.create().then((meter) => {
+          if (this.remotes.get(peerId) === created && !this.closing) created.meter = meter;
+          else meter.free();
+        });
+      }
+    }
+    const now = Date.now();
+    remote.stats.record(rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload.length, now);
+    const plaintext = this.e2ee.decrypt(peerId, rtp.payload);
+    if (!plaintext) return;
+    if (!remote.firstAudio) {
+      remote.firstAudio = true;
+      this.emitEvent({
+        type: "first-audio",
+        peerId,
+        name: this.e2ee.members.get(peerId)?.name ?? null,
+        afterJoinMs: now - this.startedAt,
+      });
+    }
+    remote.meter?.push(plaintext);
+    this.emit("audio", { peerId, payload: plaintext, timestamp: rtp.header.timestamp, sequenceNumber: rtp.header.sequenceNumber });
+  }
+
+  /** Publish audio from a source spec (starts its own ffmpeg) or from a shared AudioSource. */
+  async publish(source: AudioSourceSpec | AudioSource): Promise<void> {
+    await this.unpublish();
+    if (source instanceof AudioSource) {
+      this.source = source;
+      this.ownsSource = false;
+    } else {
+      if (source.kind === "none") return;
+      if (!this.options.ffmpeg) throw new ConclaveError("ffmpeg-missing", "publishing audio needs ffmpeg", ExitCode.media);
+      this.source = await AudioSource.open(source, { ffmpeg: this.options.ffmpeg, logger: this.log.child("ffmpeg") });
+      this.ownsSource = true;
+    }
+    this.sourceListener = (frame) => this.sendFrame(frame.payload, frame.samples);
+    this.source.on("frame", this.sourceListener);
+    this.emitEvent({ type: "publishing", source: describeSource(source), ssrc: this.ssrc });
+  }
+
+  async unpublish(): Promise<void> {
+    if (this.source && this.sourceListener) this.source.off("frame", this.sourceListener);
+    if (this.source && this.ownsSource) await this.source.close();
+    this.source = undefined;
+    this.sourceListener = undefined;
+  }
+
+  /** Send one Opus frame (already encoded): encrypt with SFrame, wrap in RTP, hand to werift. */
+  sendFrame(opus: Uint8Array, samples: number): void {
+    const timestamp = this.timestamp;
+    this.timestamp = (this.timestamp + samples) >>> 0;
+    this.localMeter?.push(opus);
+    if (this.muted || this.closing || !this.upload) return;
+    const payload = this.e2ee.encrypt(opus);
+    const header = new RtpHeader({
+      payloadType: OPUS_PAYLOAD_TYPE,
+      sequenceNumber: this.sequence,
+      timestamp,
+      ssrc: this.ssrc,
+      marker: false,
+    });
+    this.sequence = (this.sequence + 1) & 0xffff;
+    this.sentPackets++;
+    this.sentBytes += payload.length;
+    void this.upload.sender.sendRtp(new RtpPacket(header, payload)).catch(() => {});
+  }
+
+  setMuted(muted: boolean): void {
+    this.muted = muted;
+    this.e2ee.setMuted(muted);
+  }
+
+  sendChat(text: string): void {
+    this.e2ee.sendChat(text);
+  }
+
+  statsEvent(): ConclaveEvent {
+    const now = Date.now();
+    const peers: PeerStats[] = [];
+    for (const [peerId, member] of this.e2ee.members) {
+      const remote = this.remotes.get(peerId);
+      const s = remote?.stats.snapshot(now);
+      peers.push({
+        peerId,
+        name: member.name,
+        packetsReceived: s?.packetsReceived ?? 0,
+        packetsLost: s?.packetsLost ?? 0,
+        lossPct: s ? Math.round(s.lossRate * 10000) / 100 : 0,
+        jitterMs: s ? Math.round(s.jitterMs * 100) / 100 : 0,
+        bitrateKbps: s ? Math.round(s.bitrateKbps * 10) / 10 : 0,
+        decryptFailures: this.e2ee.peerDecryptFailures(peerId),
+        levelDbfs: remote?.meter ? Math.round(remote.meter.level * 10) / 10 : null,
+        speaking: remote?.meter?.speaking ?? false,
+      });
+    }
+    return {
+      type: "stats",
+      peers,
+      sent: { packets: this.sentPackets, bytes: this.sentBytes },
+      decryptFailures: this.e2ee.stats.decryptFailures,
+      rejected: this.e2ee.stats.rejected,
+    };
+  }
+
+  /** Decrypted audio level and speaking state of a remote member (with `levels`). */
+  levelOf(peerId: string): { levelDbfs: number; speaking: boolean } | undefined {
+    const meter = this.remotes.get(peerId)?.meter;
+    return meter ? { levelDbfs: meter.level, speaking: meter.speaking } : undefined;
+  }
+
+  /** Receive statistics of a remote member. */
+  receiveStatsOf(peerId: string): ReturnType<ReceiveStats["snapshot"]> | undefined {
+    return this.remotes.get(peerId)?.stats.snapshot();
+  }
+
+  /** Peer ids of remote members whose audio has been decrypted at least once. */
+  get heard(): string[] {
+    return [...this.remotes.values()].filter((r) => r.firstAudio).map((r) => r.peerId);
+  }
+
+  /** Leave the room: tell the others, stop media, close everything. Idempotent. */
+  async close(reason = "left"): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearInterval(this.statsTimer);
+    clearInterval(this.pingTimer);
+    this.connectedWaiter = undefined;
+    await this.unpublish().catch(() => {});
+    if (this.signalling.open) {
+      this.e2ee.sayGoodbye();
+      this.signalling.send({ type: "leave" });
+    }
+    await this.signalling.close();
+    for (const remote of this.remotes.values()) remote.meter?.free();
+    this.localMeter?.free();
+    this.e2ee.close();
+    if (this.pc) await this.pc.close().catch(() => {});
+    if (this.joinedAt > 0) this.emitEvent({ type: "left", reason });
+    this.emit("closed");
+  }
+}
+
+function describeSource(source: AudioSourceSpec | AudioSource): string {
+  if (source instanceof AudioSource) return "shared";
+  switch (source.kind) {
+    case "tone":
+      return `tone:${source.frequency}`;
+    case "file":
+      return "file";
+    case "device":
+      return `device:${source.name}`;
+    default:
+      return source.kind;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * A recorder: a receive-only participant that announces the recorder role (every member sees it),
+ * decrypts locally and writes one Ogg Opus file per remote participant, copying the Opus packets bit
+ * for bit. Members who declined recording never give it their keys, so it cannot write their voice.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { OggOpusWriter } from "../media/index.js";
+import type { Invite } from "../protocol/index.js";
+import { Participant, type JoinOptions, type ReceivedAudio } from "./participant.js";
+
+export interface RecorderOptions extends Omit<JoinOptions, "role" | "noRecord"> {
+  outDir: string;
+}
+
+export interface RecordedFile {
+  peerId: string;
+  name: string;
+  path: string;
+  packets: number;
+}
+
+export class Recorder {
+  private readonly writers = new Map<string, { writer: OggOpusWriter; file: RecordedFile }>();
+  private closed = false;
+
+  private constructor(
+    readonly participant: Participant,
+    private readonly outDir: string,
+  ) {
+    participant.on("audio", (audio) => this.write(audio));
+  }
+
+  static async start(invite: string | Invite, options: RecorderOptions): Promise<Recorder> {
+    mkdirSync(options.outDir, { recursive: true });
+    const participant = await Participant.join(invite, { ...options, name: options.name ?? "recorder", role: "recorder" });
+    return new Recorder(participant, options.outDir);
+  }
+
+  get files(): RecordedFile[] {
+    return [...this.writers.values()].map((w) => ({ ...w.file }));
+  }
+
+  private write(audio: ReceivedAudio): void {
+    if (this.closed) return;
+    let entry = this.writers.get(audio.peerId);
+    if (!entry) {
+      const name = this.participant.e2ee.members.get(audio.peerId)?.name ?? "unknown";
+      const safe = name.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 40) || "peer";
+      const path = join(this.outDir, `${safe}-${audio.peerId}.ogg`);
+      const writer = OggOpusWriter.open(path, { tags: { TITLE: name } });
+      entry = { writer, file: { peerId: audio.peerId, name, path, packets: 0 } };
+      this.writers.set(audio.peerId, entry);
+      this.participant.emit("event", {
+        type: "recording",
+        by: [{ peerId: this.participant.peerId, name: "self" }],
+        files: this.files.map((f) => f.path),
+        time: new Date().toISOString(),
+      });
+    }
+    entry.writer.writePacket(audio.payload, audio.timestamp);
+    entry.file.packets++;
+  }
+
+  /** Close every file cleanly (final page with end-of-stream) and leave the room. */
+  async close(reason = "left"): Promise<RecordedFile[]> {
+    if (!this.closed) {
+      this.closed = true;
+      for (const { writer } of this.writers.values()) writer.close();
+    }
+    await this.participant.close(reason);
+    return this.files;
+  }
+}
