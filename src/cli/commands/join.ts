@@ -1,0 +1,100 @@
+import { createInterface } from "node:readline";
+import { Option, type Command } from "commander";
+import { Participant, type JoinOptions } from "../../client/index.js";
+import { parseAudioSource, AudioPlayer, type AudioOutput } from "../../media/index.js";
+import { createOutput, type Output } from "../output.js";
+import { ffmpegPath, identityFor, makeLogger, parseSeconds, parseSuite, waitForStop } from "../common.js";
+import type { CliContext } from "../commands.js";
+import { ExitCode } from "../../errors.js";
+
+export interface JoinCliOptions {
+  name?: string;
+  audio: string;
+  loop?: boolean;
+  duration?: number;
+  headless?: boolean;
+  json?: boolean;
+  play?: string | boolean;
+  record?: boolean;
+  identity?: string;
+  ffmpeg?: string;
+  suite?: 4 | 5;
+  ascii?: boolean;
+}
+
+export function registerJoin(program: Command, ctx: CliContext): void {
+  program
+    .command("join")
+    .description("join a room and publish audio")
+    .argument("<invite>", "the invite link, http://HOST:PORT/r/ROOM#SECRET")
+    .option("--name <name>", "display name (sent end-to-end encrypted)", process.env.USER ?? "guest")
+    .option("--audio <source>", "tone:FREQ | file:PATH | PATH | device:NAME | silence | none", "none")
+    .option("--loop", "repeat a file source")
+    .option("--duration <seconds>", "leave after this many seconds", parseSeconds)
+    .option("--headless", "no terminal UI: events on stdout (the default when stdout is not a terminal)")
+    .option("--play [device]", "play what you receive through ffmpeg (default output device, or the one named)")
+    .option("--no-record", "never give your keys to a recorder: you cannot be recorded")
+    .option("--identity <file>", "identity key file (default: $XDG_CONFIG_HOME/conclave/identity.json)")
+    .option("--ffmpeg <path>", "ffmpeg binary to use")
+    .option("--suite <suite>", "SFrame cipher suite: 4 (AES-128-GCM, default) or 5 (AES-256-GCM)", parseSuite)
+    .option("--ascii", "plain ASCII terminal UI")
+    .addOption(new Option("--json", "write JSON lines (implies --headless)"))
+    .action(async (invite: string, opts: JoinCliOptions) => {
+      const out = createOutput(Boolean(opts.json));
+      ctx.setOutput(out);
+      const code = await runJoin(invite, opts, out, ctx.debug);
+      process.exitCode = code;
+    });
+}
+
+export async function runJoin(invite: string, opts: JoinCliOptions, out: Output, debug: boolean): Promise<number> {
+  const log = makeLogger(debug);
+  const source = parseAudioSource(opts.audio, { loop: Boolean(opts.loop) });
+  const needsFfmpeg = source.kind !== "none" || opts.play !== undefined;
+  const ffmpeg = needsFfmpeg ? ffmpegPath(opts.ffmpeg) : undefined;
+  const identity = await identityFor(opts.identity);
+  const interactive = !opts.headless && !opts.json && process.stdout.isTTY === true;
+  const options: JoinOptions = {
+    name: opts.name ?? "guest",
+    identity,
+    noRecord: opts.record === false,
+    suite: opts.suite ?? 4,
+    logger: log.child("client"),
+    levels: interactive,
+    ...(interactive ? {} : { onEvent: (e) => out.event(e) }),
+    ...(ffmpeg ? { ffmpeg } : {}),
+  };
+  if (interactive) {
+    const { runInteractive } = await import("../ui/run.js");
+    return runInteractive(invite, options, source, { ...(opts.duration !== undefined ? { duration: opts.duration } : {}), ascii: Boolean(opts.ascii) });
+  }
+  const participant = await Participant.join(invite, options);
+  const closed = new Promise<void>((resolve) => participant.once("closed", () => resolve()));
+  let player: AudioPlayer | undefined;
+  if (opts.play !== undefined && ffmpeg) {
+    const p = AudioPlayer.open({ ffmpeg, ...(typeof opts.play === "string" ? { output: parseOutput(opts.play) } : {}), logger: log.child("player") });
+    p.on("error", (err: Error) => out.event({ type: "error", code: (err as { code?: string }).code ?? "player", message: err.message }));
+    participant.on("audio", (a) => p.writePacket(a.payload, a.timestamp));
+    player = p;
+  }
+  if (source.kind !== "none") await participant.publish(source);
+  // Headless chat: every line on stdin is sent to the room, end-to-end encrypted.
+  const rl = process.stdin.isTTY ? undefined : createInterface({ input: process.stdin });
+  rl?.on("line", (line) => {
+    const text = line.trim();
+    if (text.length > 0) participant.sendChat(text);
+  });
+  const why = await waitForStop(opts.duration, closed);
+  rl?.close();
+  await player?.close();
+  await participant.close(why === "duration" ? "duration" : why === "signal" ? "left" : "relay-closed");
+  return why === "done" ? ExitCode.connection : ExitCode.ok;
+}
+
+/** `--play pulse:NAME`, `--play pulse`, `--play alsa:NAME` or a bare ALSA device name. */
+function parseOutput(text: string): AudioOutput {
+  if (text === "pulse") return { backend: "pulse", device: "default" };
+  if (text.startsWith("pulse:")) return { backend: "pulse", device: text.slice(6) || "default" };
+  if (text.startsWith("alsa:")) return { backend: "alsa", device: text.slice(5) || "default" };
+  return { backend: "alsa", device: text };
+}

@@ -1,0 +1,60 @@
+import { Option, type Command } from "commander";
+import { Relay } from "../../server/index.js";
+import { createOutput } from "../output.js";
+import { makeLogger, parsePort, parsePortRange, parsePositiveInt, waitForStop } from "../common.js";
+import type { CliContext } from "../commands.js";
+import { PcapWriter } from "../../media/index.js";
+
+export function registerServe(program: Command, ctx: CliContext): void {
+  program
+    .command("serve")
+    .description("run a relay: WebSocket signalling and an SFU that forwards media it cannot read")
+    .option("--host <address>", "address to listen on", "127.0.0.1")
+    .option("--port <port>", "TCP port for signalling (0 picks a free one)", parsePort, 8443)
+    .option("--public-ip <ip>", "address to advertise in ICE candidates besides the bound one")
+    .option("--rtc-ports <min-max>", "UDP port range for media", parsePortRange)
+    .option("--max-participants <n>", "participants across the relay before new joins are refused", parsePositiveInt("--max-participants"))
+    .option("--max-rooms <n>", "rooms open at once", parsePositiveInt("--max-rooms"))
+    .option("--max-room-size <n>", "participants in one room", parsePositiveInt("--max-room-size"))
+    .option("--pcap <file>", "write every forwarded RTP packet (SFrame ciphertext) to a pcap file, for audits")
+    .addOption(new Option("--json", "write JSON lines"))
+    .action(async (opts: {
+      host: string;
+      port: number;
+      publicIp?: string;
+      rtcPorts?: [number, number];
+      maxParticipants?: number;
+      maxRooms?: number;
+      maxRoomSize?: number;
+      pcap?: string;
+      json?: boolean;
+    }) => {
+      const out = createOutput(Boolean(opts.json));
+      ctx.setOutput(out);
+      const log = makeLogger(ctx.debug);
+      const pcap = opts.pcap ? PcapWriter.open(opts.pcap) : undefined;
+      const relay = new Relay({
+        host: opts.host,
+        port: opts.port,
+        ...(opts.publicIp ? { publicIp: opts.publicIp } : {}),
+        ...(opts.rtcPorts ? { rtcPorts: opts.rtcPorts } : {}),
+        limits: {
+          ...(opts.maxParticipants ? { maxParticipants: opts.maxParticipants } : {}),
+          ...(opts.maxRooms ? { maxRooms: opts.maxRooms } : {}),
+          ...(opts.maxRoomSize ? { maxParticipantsPerRoom: opts.maxRoomSize } : {}),
+        },
+        logger: log.child("relay"),
+        ...(pcap ? { onForward: (_peer: string, rtp: { serialize(): Buffer }) => pcap.write(rtp.serialize()) } : {}),
+      });
+      relay.on("peer-joined", (e) => out.event({ type: "peer-joined", room: e.room, peerId: e.peerId }));
+      relay.on("peer-left", (e) => out.event({ type: "peer-left", room: e.room, peerId: e.peerId, reason: e.reason }));
+      relay.on("refused", (e) => out.event({ type: "refused", room: e.room, code: e.code }));
+      const url = await relay.start();
+      if (opts.json) out.event({ type: "listening", url });
+      else process.stdout.write(`conclave relay listening on ${url} (create a room: conclave room new --server ${url})\n`);
+      await waitForStop(undefined);
+      await relay.close();
+      pcap?.close();
+      out.event({ type: "stopped", forwardedPackets: relay.stats.forwardedPackets });
+    });
+}
