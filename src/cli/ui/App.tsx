@@ -4,7 +4,7 @@
  * never touches a Participant, so tests drive it with a hand-made view (CallApp) or a CallStore
  * (ConnectedCallApp).
  */
-import { Box, useInput, useWindowSize, type Key } from "ink";
+import { Box, useInput, usePaste, useWindowSize, type Key } from "ink";
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore, type ReactElement } from "react";
 import type { CallStore, CallView, WarningView } from "./state.js";
 import { glyphsFor, type Glyphs } from "./glyphs.js";
@@ -81,6 +81,49 @@ function typedText(input: string, key: Key): string {
   if (key.upArrow || key.downArrow || key.leftArrow || key.rightArrow || key.pageUp || key.pageDown || key.home || key.end) return "";
   // eslint-disable-next-line no-control-regex
   return input.replace(/[\u0000-\u001f\u007f-\u009f]/g, "");
+}
+
+const NO_KEY: Key = {
+  upArrow: false,
+  downArrow: false,
+  leftArrow: false,
+  rightArrow: false,
+  pageDown: false,
+  pageUp: false,
+  home: false,
+  end: false,
+  return: false,
+  escape: false,
+  ctrl: false,
+  shift: false,
+  tab: false,
+  backspace: false,
+  delete: false,
+  meta: false,
+  super: false,
+  hyper: false,
+  capsLock: false,
+  numLock: false,
+};
+
+/** One character of a multi-key chunk as the key it stands for. */
+function keyOf(ch: string): [string, Key] {
+  switch (ch) {
+    case "\r":
+    case "\n":
+      return ["", { ...NO_KEY, return: true }];
+    case "\t":
+      return ["", { ...NO_KEY, tab: true }];
+    case "\u007f":
+    case "\b":
+      return ["", { ...NO_KEY, backspace: true }];
+    case "\u001b":
+      return ["", { ...NO_KEY, escape: true }];
+    case "\u0003":
+      return ["c", { ...NO_KEY, ctrl: true }];
+    default:
+      return [ch, { ...NO_KEY, shift: /[A-Z]/.test(ch) }];
+  }
 }
 
 export function CallApp({ view, actions, ascii, width: widthProp, height: heightProp, initialMode = "main" }: CallAppProps): ReactElement {
@@ -169,7 +212,7 @@ export function CallApp({ view, actions, ascii, width: widthProp, height: height
     );
   }, [actions, setDevices, setMode]);
 
-  useInput((input, key) => {
+  const handleKey = (input: string, key: Key): void => {
     if (key.ctrl && input === "c") {
       leave();
       return;
@@ -239,6 +282,25 @@ export function CallApp({ view, actions, ascii, width: widthProp, height: height
         else if (input === "?") setMode("help");
         return;
     }
+  };
+
+  useInput((input, key) => {
+    // Several keys in one chunk (tmux send-keys, a slow SSH link, fast typing) arrive as one string:
+    // take them one at a time, so "c", "hi", Enter works the same however it is split.
+    if (input.length > 1 && !key.ctrl && !key.meta) {
+      for (const ch of input) handleKey(...keyOf(ch));
+      return;
+    }
+    handleKey(input, key);
+  });
+
+  // Pasted text (bracketed paste) never runs commands: it goes into the chat input.
+  usePaste((text) => {
+    if (uiRef.current.leaving) return;
+    const clean = text.replace(/[\r\n\t]+/g, " ");
+    const typed = typedText(clean, keyOf("")[1]);
+    if (!typed) return;
+    setUi((x) => ({ ...x, mode: "chat", draft: (x.mode === "chat" ? x.draft + typed : typed).slice(0, 4000) }));
   });
 
   const { mode, draft, selected, leaving, devices } = ui;
@@ -297,9 +359,9 @@ export function CallApp({ view, actions, ascii, width: widthProp, height: height
   }
 
   return (
-    // No explicit width: until React re-renders after a resize, Ink truncates the old lines to the
-    // new terminal width instead of letting the terminal wrap them.
-    <Box flexDirection="column">
+    // No explicit width unless given (tests): until React re-renders after a resize, Ink truncates
+    // the old lines to the new terminal width instead of letting the terminal wrap them.
+    <Box flexDirection="column" {...(widthProp !== undefined ? { width: w } : {})}>
       <Header view={view} width={w} glyphs={g} />
       {hidden > 0 ? <Line spans={[span(`${g.warning} +${hidden} earlier warnings`, { color: "yellow" })]} width={w} ascii={g.ascii} /> : null}
       {warnings.map((warning) => (

@@ -25,6 +25,7 @@ export function headerSpans(view: CallView, width: number, g: Glyphs): [Span[], 
   const first: Span[] = [span("Conclave", { bold: true, color: "cyan" }), sep];
   first.push(span("room ", { dim: true }), span(shortId(view.room, g.ascii, narrow ? 4 : 6)), sep);
   if (view.status === "connecting") first.push(span("connecting", { color: "yellow" }), sep);
+  else if (view.status === "reconnecting") first.push(span("reconnecting", { color: "yellow", bold: true }), sep);
   else if (view.status === "left") first.push(span(`left${view.leftReason && view.leftReason !== "left" ? ` (${view.leftReason})` : ""} after ${formatElapsed(view.elapsedMs)}`, { color: "yellow" }), sep);
   else first.push(span(formatElapsed(view.elapsedMs), { bold: true }), sep);
   if (view.recording.by.length > 0) {

@@ -70,7 +70,17 @@ export async function runInteractive(invite: string, options: JoinOptions, sourc
   const ascii = ui.ascii || !localeSupportsUnicode(process.env);
   let store: CallStore | undefined;
   const logger = uiLogger(options.logger, () => store);
-  const participant = await Participant.join(invite, { ...options, levels: true, ...(logger ? { logger } : {}) });
+  // Events emitted while joining (members, the first key rotation) reach the UI through this buffer.
+  const early: Parameters<NonNullable<JoinOptions["onEvent"]>>[0][] = [];
+  let bound = false;
+  const participant = await Participant.join(invite, {
+    ...options,
+    levels: true,
+    ...(logger ? { logger } : {}),
+    onEvent: (e) => {
+      if (!bound) early.push(e);
+    },
+  });
 
   let trust: TrustStore | undefined;
   try {
@@ -85,6 +95,11 @@ export async function runInteractive(invite: string, options: JoinOptions, sourc
     onTrustError: (err) => store?.dispatch({ type: "notice", text: `cannot save to the trust store: ${err.message}`, at: Date.now() }),
   });
   store = binding.store;
+  bound = true;
+  for (const event of early) {
+    const at = Date.parse(event.time);
+    binding.store.dispatch({ type: "event", event, at: Number.isFinite(at) ? at : Date.now() });
+  }
   const callStore = binding.store;
   const notice = (text: string): void => callStore.dispatch({ type: "notice", text, at: Date.now() });
 

@@ -82,7 +82,7 @@ export interface RotationView {
 }
 
 export interface CallView {
-  status: "connecting" | "joined" | "left";
+  status: "connecting" | "joined" | "reconnecting" | "left";
   room: string;
   relay: string;
   joinedAt: number | null;
@@ -374,6 +374,15 @@ export function reduceEvent(view: CallView, event: ConclaveEvent, at: number): C
       return addWarning(view, { id: `error:${event.code}`, kind: "error", text: sanitize(`${event.message} (${event.code})`, 200), at });
     case "left":
       return { ...view, status: "left", leftReason: sanitize(event.reason, 80) };
+    case "reconnecting":
+      return { ...view, status: "reconnecting", notice: { text: `connection lost (${sanitize(event.reason, 80)}); reconnecting`, at } };
+    case "reconnected":
+      return {
+        ...view,
+        status: "joined",
+        self: { ...view.self, peerId: event.peerId },
+        notice: { text: `reconnected after ${(event.downtimeMs / 1000).toFixed(1)} s`, at },
+      };
     case "stats": {
       // Stats events carry the same numbers the poll reads; use them when nobody polls (no levels).
       const byId = new Map(event.peers.map((s) => [s.peerId, s]));
@@ -394,6 +403,9 @@ export function reduceEvent(view: CallView, event: ConclaveEvent, at: number): C
       }
       return { ...next, e2ee: { ...next.e2ee, decryptFailures: event.decryptFailures, rejected: event.rejected } };
     }
+    default:
+      // An event this UI does not know yet (the library grows): nothing to show.
+      return view;
   }
 }
 
