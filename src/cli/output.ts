@@ -66,6 +66,10 @@ function describe(e: Stamped): string | undefined {
       if (peers.length === 0) return undefined;
       return `${at} stats: ` + peers.map((p) => `${p.name ?? "?"} ${p.packetsReceived} pkts ${p.lossPct}% loss ${p.jitterMs} ms jitter`).join("; ");
     }
+    case "reconnecting":
+      return `${at} connection lost (${s("reason")}); reconnecting`;
+    case "reconnected":
+      return `${at} reconnected after ${s("downtimeMs")} ms`;
     case "left":
       return `${at} left (${s("reason")})`;
     case "error":

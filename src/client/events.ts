@@ -24,6 +24,8 @@ export type ConclaveEvent =
   | { type: "stats"; peers: PeerStats[]; sent: { packets: number; bytes: number }; decryptFailures: number; rejected: number }
   | { type: "recording"; by: { peerId: string; name: string }[]; declined?: { peerId: string; name: string }[]; files?: string[] }
   | { type: "left"; reason: string }
+  | { type: "reconnecting"; reason: string }
+  | { type: "reconnected"; downtimeMs: number; attempts: number; peerId: string }
   | { type: "error"; code: string; message: string }
   | { type: "intruder"; peerId: string; reason: string }
   | { type: "key-rotated"; reason: "join" | "leave" | "start"; generation: number; tookMs: number; at: string }

@@ -39,6 +39,12 @@ export interface JoinOptions {
   levels?: boolean;
   /** Milliseconds to wait for the relay to admit and connect us. */
   timeoutMs?: number;
+  /** Signed join token, when the relay requires one (`conclave serve --auth`). */
+  token?: string;
+  /** Reconnect when the relay restarts or the path breaks (default true). */
+  reconnect?: boolean;
+  /** Give up reconnecting after this long (default 120 s). */
+  reconnectWindowMs?: number;
   /** Listener attached before joining, so it also sees the events emitted while joining. */
   onEvent?: (event: ConclaveEvent & { time: string }) => void;
 }
@@ -65,11 +71,11 @@ interface RemotePeer {
 
 export class Participant extends EventEmitter<ParticipantEvents> {
   readonly invite: Invite;
-  readonly e2ee: E2eeSession;
+  e2ee: E2eeSession;
   peerId = "";
   private readonly log: Logger;
   private readonly options: JoinOptions;
-  private readonly signalling: SignallingClient;
+  private signalling: SignallingClient;
   private pc: RTCPeerConnection | undefined;
   private upload: RTCRtpTransceiver | undefined;
   private readonly midToPeer = new Map<string, string>();
@@ -87,6 +93,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private joinedAt = 0;
   private startedAt = 0;
   private closing = false;
+  private reconnecting = false;
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly pings = new Map<number, number>();
   private pingId = 0;
@@ -103,9 +110,14 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.log = options.logger ?? nullLogger;
     if (options.onEvent) this.on("event", options.onEvent);
     this.signalling = new SignallingClient(invite.signalling, this.log.child("signalling"));
-    this.e2ee = new E2eeSession({
-      secret: invite.secret,
-      roomId: invite.room,
+    this.e2ee = this.newE2ee();
+  }
+
+  private newE2ee(): E2eeSession {
+    const options = this.options;
+    return new E2eeSession({
+      secret: this.invite.secret,
+      roomId: this.invite.room,
       name: options.name ?? "anonymous",
       role: options.role ?? "member",
       noRecord: options.noRecord ?? false,
@@ -140,49 +152,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   private async connect(): Promise<void> {
     this.startedAt = Date.now();
-    await this.e2ee.init();
     if (this.options.levels) this.localMeter = await OpusLevelMeter.create();
-    this.wireE2ee();
     this.emitEvent({ type: "connecting", server: this.invite.server, room: this.invite.room });
-    await this.signalling.connect(this.options.timeoutMs ?? 5000);
-    const timeoutMs = this.options.timeoutMs ?? 10_000;
-    const connected = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new ConnectionError(`the relay did not connect media within ${timeoutMs} ms`, "media-timeout")),
-        timeoutMs,
-      );
-      const onMessage = (message: ServerMessage): void => {
-        if (message.type === "error" && message.fatal) {
-          cleanup();
-          reject(new DeniedError(`the relay refused to join: ${message.message}`, message.code));
-        }
-      };
-      const onClose = (): void => {
-        cleanup();
-        reject(new ConnectionError("the relay closed the connection while joining", "relay-closed"));
-      };
-      const onConnected = (): void => {
-        cleanup();
-        resolve();
-      };
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        this.signalling.off("message", onMessage);
-        this.signalling.off("close", onClose);
-        this.off("closed", onClose);
-        this.connectedWaiter = undefined;
-      };
-      this.signalling.on("message", onMessage);
-      this.signalling.on("close", onClose);
-      this.connectedWaiter = onConnected;
-    });
-    this.signalling.on("message", (m) => void this.handleMessage(m));
-    this.signalling.on("invalid", (why) => this.log.warn("dropped an invalid message from the relay", { why }));
-    this.signalling.on("close", ({ code, reason }) => {
-      if (!this.closing) void this.close(reason || `relay-closed-${code}`);
-    });
-    this.signalling.send({ type: "join", v: 1, room: this.invite.room });
-    await connected;
+    await this.establish(this.options.timeoutMs ?? 10_000);
     this.joinedAt = Date.now();
     this.emitEvent({
       type: "joined",
@@ -206,7 +178,139 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
   }
 
+  /** Open signalling, get admitted, answer the relay's offer and wait until media is connected. */
+  private async establish(timeoutMs: number): Promise<void> {
+    await this.e2ee.init();
+    this.wireE2ee();
+    const signalling = new SignallingClient(this.invite.signalling, this.log.child("signalling"));
+    this.signalling = signalling;
+    await signalling.connect(Math.min(timeoutMs, 5000));
+    const connected = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new ConnectionError(`the relay did not connect media within ${timeoutMs} ms`, "media-timeout")),
+        timeoutMs,
+      );
+      const onMessage = (message: ServerMessage): void => {
+        if (message.type === "error" && message.fatal) {
+          cleanup();
+          reject(new DeniedError(`the relay refused to join: ${message.message}`, message.code));
+        }
+      };
+      const onClose = (): void => {
+        cleanup();
+        reject(new ConnectionError("the relay closed the connection while joining", "relay-closed"));
+      };
+      const onConnected = (): void => {
+        cleanup();
+        resolve();
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        signalling.off("message", onMessage);
+        signalling.off("close", onClose);
+        this.connectedWaiter = undefined;
+      };
+      signalling.on("message", onMessage);
+      signalling.on("close", onClose);
+      this.connectedWaiter = onConnected;
+    });
+    signalling.on("message", (m) => void this.handleMessage(m));
+    signalling.on("invalid", (why) => this.log.warn("dropped an invalid message from the relay", { why }));
+    signalling.on("close", ({ code, reason }) => {
+      if (signalling === this.signalling && this.joinedAt > 0) this.connectionLost(reason || `relay-closed-${code}`);
+    });
+    signalling.send({ type: "join", v: 1, room: this.invite.room, ...(this.options.token ? { token: this.options.token } : {}) });
+    try {
+      await connected;
+    } catch (err) {
+      await signalling.close();
+      throw err;
+    }
+  }
+
+  /** Signalling or media broke: reconnect (the default) or leave. */
+  private connectionLost(reason: string): void {
+    if (this.closing || this.reconnecting) return;
+    if (this.options.reconnect === false) {
+      void this.close(reason);
+      return;
+    }
+    void this.reconnect(reason);
+  }
+
+  /**
+   * Rejoin after the relay restarted or the path broke: back off, rejoin as a new peer, prove
+   * membership again and take fresh keys (nothing from the old session is reused), resume media.
+   */
+  private async reconnect(reason: string): Promise<void> {
+    this.reconnecting = true;
+    const lostAt = Date.now();
+    this.emitEvent({ type: "reconnecting", reason });
+    this.resetSession("reconnecting");
+    const windowMs = this.options.reconnectWindowMs ?? 120_000;
+    let delay = 100;
+    let attempts = 0;
+    while (!this.closing) {
+      attempts++;
+      try {
+        await this.establish(5000);
+        break;
+      } catch (err) {
+        this.resetSession(undefined);
+        if (err instanceof DeniedError || Date.now() - lostAt > windowMs) {
+          this.reconnecting = false;
+          if (err instanceof DeniedError) this.emitEvent({ type: "error", code: err.code, message: err.message });
+          await this.close(err instanceof DeniedError ? "denied" : "relay-lost");
+          return;
+        }
+        this.log.debug("reconnect attempt failed", { attempt: attempts, error: (err as Error).message });
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 1000);
+      }
+    }
+    this.reconnecting = false;
+    if (!this.closing) this.emitEvent({ type: "reconnected", downtimeMs: Date.now() - lostAt, attempts, peerId: this.peerId });
+  }
+
+  /** Drop everything tied to one relay connection; keep sources, meters, counters and files. */
+  private resetSession(reportLeftAs: string | undefined): void {
+    const old = this.signalling;
+    void old.close();
+    if (reportLeftAs) {
+      for (const member of this.e2ee.members.values()) {
+        this.emitEvent({ type: "peer-left", peerId: member.peerId, name: member.name, reason: reportLeftAs });
+      }
+    }
+    this.e2ee.close();
+    this.e2ee.removeAllListeners();
+    this.e2ee = this.newE2ee();
+    const pc = this.pc;
+    this.pc = undefined;
+    this.offerChain = Promise.resolve();
+    this.upload = undefined;
+    this.midToPeer.clear();
+    for (const remote of this.remotes.values()) remote.meter?.free();
+    this.remotes.clear();
+    if (pc) void pc.close().catch(() => {});
+  }
+
   private connectedWaiter: (() => void) | undefined;
+  private offerChain: Promise<void> = Promise.resolve();
+
+  private waitConnected(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
+    if (pc.connectionState === "connected") return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const sub = pc.connectionStateChange.subscribe((state) => {
+        if (state === "connected" || state === "failed" || state === "closed") done();
+      });
+      function done(): void {
+        clearTimeout(timer);
+        sub.unSubscribe();
+        resolve();
+      }
+    });
+  }
 
   private wireE2ee(): void {
     this.e2ee.on("send", ({ to, data }) => {
@@ -234,9 +338,16 @@ export class Participant extends EventEmitter<ParticipantEvents> {
           this.peerId = message.peerId;
           this.e2ee.start(message.peerId, message.peers);
           return;
-        case "offer":
-          await this.handleOffer(message.sdp, message.tracks);
+        case "offer": {
+          // Offers are handled one at a time, in order.
+          const pc = this.pc;
+          const next = this.offerChain.then(() => (pc === this.pc ? this.handleOffer(message.sdp, message.tracks) : undefined));
+          this.offerChain = next.catch((err: unknown) => {
+            this.log.warn("could not answer the relay's offer", { error: (err as Error).message });
+          });
+          await this.offerChain;
           return;
+        }
         case "peer-joined":
           this.e2ee.onPeerJoined(message.peerId);
           return;
@@ -284,15 +395,22 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       track.onReceiveRtp.subscribe((rtp) => this.handleRtp(transceiver, rtp));
     });
     pc.connectionStateChange.subscribe((state) => {
-      if (state === "connected") this.connectedWaiter?.();
-      if (state === "failed" && !this.closing) void this.close("media-failed");
+      this.log.debug("media connection state", { state, current: pc === this.pc });
+      if (state === "connected" && pc === this.pc) this.connectedWaiter?.();
+      if (state === "failed" && !this.closing && pc === this.pc && this.joinedAt > 0) this.connectionLost("media-failed");
     });
     this.pc = pc;
     return pc;
   }
 
   private async handleOffer(sdp: string, tracks: TrackMapping[]): Promise<void> {
+    const renegotiation = this.pc !== undefined;
     const pc = this.ensurePeerConnection();
+    if (renegotiation && pc.connectionState !== "connected") {
+      // werift loses ICE when a renegotiation lands while the first connection is still being
+      // checked: wait for it to connect first (bounded).
+      await this.waitConnected(pc, 5000);
+    }
     for (const t of tracks) this.midToPeer.set(t.mid, t.peerId);
     await pc.setRemoteDescription({ type: "offer", sdp });
     for (const transceiver of pc.getTransceivers()) {

@@ -27,14 +27,16 @@ export class Recorder {
   private constructor(
     readonly participant: Participant,
     private readonly outDir: string,
+    private readonly name: string,
   ) {
     participant.on("audio", (audio) => this.write(audio));
   }
 
   static async start(invite: string | Invite, options: RecorderOptions): Promise<Recorder> {
     mkdirSync(options.outDir, { recursive: true });
-    const participant = await Participant.join(invite, { ...options, name: options.name ?? "recorder", role: "recorder" });
-    return new Recorder(participant, options.outDir);
+    const name = options.name ?? "recorder";
+    const participant = await Participant.join(invite, { ...options, name, role: "recorder" });
+    return new Recorder(participant, options.outDir, name);
   }
 
   get files(): RecordedFile[] {
@@ -43,17 +45,21 @@ export class Recorder {
 
   private write(audio: ReceivedAudio): void {
     if (this.closed) return;
-    let entry = this.writers.get(audio.peerId);
+    // Files are keyed by the member's identity, so a member who reconnects (new peer id) or a
+    // recorder that reconnects keeps writing to the same file; the writer fills the gap.
+    const member = this.participant.e2ee.members.get(audio.peerId);
+    const key = member ? Buffer.from(member.identityKey).toString("base64url") : audio.peerId;
+    let entry = this.writers.get(key);
     if (!entry) {
-      const name = this.participant.e2ee.members.get(audio.peerId)?.name ?? "unknown";
+      const name = member?.name ?? "unknown";
       const safe = name.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 40) || "peer";
       const path = join(this.outDir, `${safe}-${audio.peerId}.ogg`);
       const writer = OggOpusWriter.open(path, { tags: { TITLE: name } });
       entry = { writer, file: { peerId: audio.peerId, name, path, packets: 0 } };
-      this.writers.set(audio.peerId, entry);
+      this.writers.set(key, entry);
       this.participant.emit("event", {
         type: "recording",
-        by: [{ peerId: this.participant.peerId, name: "self" }],
+        by: [{ peerId: this.participant.peerId, name: this.name }],
         files: this.files.map((f) => f.path),
         time: new Date().toISOString(),
       });

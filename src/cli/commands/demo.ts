@@ -33,7 +33,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
       try {
         const invite = newInvite(url);
         out.event({ type: "listening", url });
-        out.line(`relay ${url}; room invite (keep it secret): share it only with people you trust`);
+        out.line(`local relay on ${url}; a new end-to-end encrypted room with two tone bots`);
         for (const [name, freq] of [["alice-bot", 440], ["bob-bot", 660]] as const) {
           const source = await AudioSource.open(parseAudioSource(`tone:${freq}`), { ffmpeg, logger: log.child("ffmpeg") });
           sources.push(source);
