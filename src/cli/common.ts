@@ -1,5 +1,7 @@
 /** Helpers shared by the commands: option parsing, ffmpeg, logging, waiting for a stop signal. */
+import { readFileSync } from "node:fs";
 import { InvalidArgumentError } from "commander";
+import { UsageError } from "../errors.js";
 import { resolveFfmpeg } from "../media/index.js";
 import { createLogger, type Logger } from "../log.js";
 import { loadIdentity } from "../client/index.js";
@@ -74,4 +76,17 @@ export function waitForStop(seconds: number | undefined, done?: Promise<unknown>
       () => finish("done"),
     );
   });
+}
+
+/** Read a PEM file named on the command line; one clear line when it cannot be read. */
+export function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`cannot read the ${what} ${path} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+}
+
+export function readCa(path: string): Buffer {
+  return readPem(path, "CA certificate");
 }

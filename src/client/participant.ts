@@ -9,7 +9,7 @@ import { EventEmitter } from "node:events";
 import { randomInt } from "node:crypto";
 import { RTCPeerConnection, RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
 import { parseInvite, InviteParseError, type Invite, type ServerMessage, type TrackMapping } from "../protocol/index.js";
-import { buildPeerConfig, bindAddressFor, OPUS_PAYLOAD_TYPE } from "../media/rtc-config.js";
+import { buildPeerConfig, bindAddressFor, keepCandidates, OPUS_PAYLOAD_TYPE } from "../media/rtc-config.js";
 import { AudioSource, OpusLevelMeter, type AudioSourceSpec } from "../media/index.js";
 import { ConnectionError, DeniedError, InviteError, ConclaveError, ExitCode } from "../errors.js";
 import { nullLogger, type Logger } from "../log.js";
@@ -39,6 +39,8 @@ export interface JoinOptions {
   levels?: boolean;
   /** Milliseconds to wait for the relay to admit and connect us. */
   timeoutMs?: number;
+  /** Extra CA certificate(s) to trust for a wss relay (PEM). */
+  ca?: string | Buffer;
   /** Signed join token, when the relay requires one (`conclave serve --auth`). */
   token?: string;
   /** Reconnect when the relay restarts or the path breaks (default true). */
@@ -109,7 +111,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.options = options;
     this.log = options.logger ?? nullLogger;
     if (options.onEvent) this.on("event", options.onEvent);
-    this.signalling = new SignallingClient(invite.signalling, this.log.child("signalling"));
+    this.signalling = new SignallingClient(invite.signalling, this.log.child("signalling"), options.ca);
     this.e2ee = this.newE2ee();
   }
 
@@ -182,7 +184,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private async establish(timeoutMs: number): Promise<void> {
     await this.e2ee.init();
     this.wireE2ee();
-    const signalling = new SignallingClient(this.invite.signalling, this.log.child("signalling"));
+    const signalling = new SignallingClient(this.invite.signalling, this.log.child("signalling"), this.options.ca);
     this.signalling = signalling;
     await signalling.connect(Math.min(timeoutMs, 5000));
     const connected = new Promise<void>((resolve, reject) => {
@@ -297,6 +299,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private connectedWaiter: (() => void) | undefined;
   private offerChain: Promise<void> = Promise.resolve();
 
+  /** Loopback relays are reached from loopback only (P11: no other address is ever used). */
+  private get bindAddress(): string | undefined {
+    return bindAddressFor(new URL(this.invite.server).hostname);
+  }
+
   private waitConnected(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
     if (pc.connectionState === "connected") return Promise.resolve();
     return new Promise((resolve) => {
@@ -382,8 +389,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   private ensurePeerConnection(): RTCPeerConnection {
     if (this.pc) return this.pc;
-    const url = new URL(this.invite.server);
-    const bind = bindAddressFor(url.hostname);
+    const bind = this.bindAddress;
     const pc = new RTCPeerConnection(buildPeerConfig(bind ? { bindAddress: bind } : {}));
     // werift fires track events inside setRemoteDescription, and again on every renegotiation:
     // subscribe here, once, and de-duplicate by track.
@@ -425,7 +431,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
-    this.signalling.send({ type: "answer", sdp: pc.localDescription!.sdp });
+    this.signalling.send({ type: "answer", sdp: keepCandidates(pc.localDescription!.sdp, this.bindAddress) });
   }
 
   private handleRtp(transceiver: RTCRtpTransceiver, rtp: RtpPacket): void {

@@ -28,13 +28,19 @@ export class SignallingClient extends EventEmitter<SignallingEvents> {
   constructor(
     readonly url: string,
     private readonly log: Logger,
+    /** Extra CA certificates to trust for wss (a relay with a private or self-signed certificate). */
+    private readonly ca?: string | Buffer,
   ) {
     super();
   }
 
   /** Open the socket; rejects with a ConnectionError a user can act on. */
   async connect(timeoutMs = 5000): Promise<void> {
-    const socket = new WebSocket(this.url, { maxPayload: MAX_MESSAGE_BYTES * 4, handshakeTimeout: timeoutMs });
+    const socket = new WebSocket(this.url, {
+      maxPayload: MAX_MESSAGE_BYTES * 4,
+      handshakeTimeout: timeoutMs,
+      ...(this.ca ? { ca: this.ca } : {}),
+    });
     this.socket = socket;
     await new Promise<void>((resolve, reject) => {
       const fail = (err: Error & { code?: string }): void => {
@@ -44,7 +50,9 @@ export class SignallingClient extends EventEmitter<SignallingEvents> {
             ? "connection refused"
             : err.code === "ENOTFOUND"
               ? "host not found"
-              : err.message;
+              : err.code === "DEPTH_ZERO_SELF_SIGNED_CERT" || err.code === "SELF_SIGNED_CERT_IN_CHAIN" || err.code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+                ? "its TLS certificate is not trusted; pass its CA with --ca FILE"
+                : err.message;
         reject(
           new ConnectionError(
             `cannot reach the relay at ${this.url.replace(/\/ws$/, "")} (${why}); check that \`conclave serve\` runs there`,

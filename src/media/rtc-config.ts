@@ -47,6 +47,13 @@ export function buildPeerConfig(net: RtcNetworkOptions = {}): PeerConfig {
   if (net.bindAddress && net.bindAddress !== "0.0.0.0" && net.bindAddress !== "::") {
     config.iceInterfaceAddresses = isIpv6 ? { udp6: net.bindAddress } : { udp4: net.bindAddress };
     config.iceAdditionalHostAddresses = [net.bindAddress];
+    // werift still lists every interface's address as a host candidate (on a socket bound to the
+    // configured address). Never run connectivity checks from or to an address the user did not
+    // name: on loopback, only loopback pairs; elsewhere, only our configured local addresses.
+    const local = new Set([net.bindAddress, ...(net.announceAddress ? [net.announceAddress] : [])]);
+    const loopback = isLoopback(net.bindAddress);
+    config.iceFilterCandidatePair = (pair) =>
+      local.has(pair.localCandidate.host) && (!loopback || isLoopback(pair.remoteCandidate.host));
   }
   if (net.announceAddress) {
     config.iceAdditionalHostAddresses = [...(config.iceAdditionalHostAddresses ?? []), net.announceAddress];
@@ -61,4 +68,25 @@ export function bindAddressFor(host: string): string | undefined {
   if (h === "localhost" || h.startsWith("127.")) return "127.0.0.1";
   if (h === "::1") return "::1";
   return undefined;
+}
+
+export function isLoopback(address: string): boolean {
+  return address.startsWith("127.") || address === "::1" || address === "localhost";
+}
+
+/**
+ * Remove ICE candidates for addresses we must not announce (werift lists every interface even when
+ * bound to one address), so a peer is never invited to send to them.
+ */
+export function keepCandidates(sdp: string, bindAddress: string | undefined, announceAddress?: string): string {
+  if (!bindAddress || bindAddress === "0.0.0.0" || bindAddress === "::") return sdp;
+  const allowed = new Set([bindAddress, ...(announceAddress ? [announceAddress] : [])]);
+  return sdp
+    .split("\r\n")
+    .filter((line) => {
+      if (!line.startsWith("a=candidate:")) return true;
+      const address = line.split(" ")[4];
+      return address !== undefined && allowed.has(address);
+    })
+    .join("\r\n");
 }

@@ -3,7 +3,7 @@ import { Option, type Command } from "commander";
 import { Participant, type JoinOptions } from "../../client/index.js";
 import { parseAudioSource, AudioPlayer, type AudioOutput } from "../../media/index.js";
 import { createOutput, type Output } from "../output.js";
-import { ffmpegPath, identityFor, makeLogger, parseSeconds, parseSuite, waitForStop } from "../common.js";
+import { ffmpegPath, identityFor, makeLogger, parseSeconds, parseSuite, readCa, waitForStop } from "../common.js";
 import type { CliContext } from "../commands.js";
 import { ExitCode } from "../../errors.js";
 
@@ -20,6 +20,8 @@ export interface JoinCliOptions {
   ffmpeg?: string;
   suite?: 4 | 5;
   ascii?: boolean;
+  token?: string;
+  ca?: string;
 }
 
 export function registerJoin(program: Command, ctx: CliContext): void {
@@ -38,6 +40,8 @@ export function registerJoin(program: Command, ctx: CliContext): void {
     .option("--ffmpeg <path>", "ffmpeg binary to use")
     .option("--suite <suite>", "SFrame cipher suite: 4 (AES-128-GCM, default) or 5 (AES-256-GCM)", parseSuite)
     .option("--ascii", "plain ASCII terminal UI")
+    .option("--token <token>", "join token, when the relay requires one (conclave token new)")
+    .option("--ca <file>", "trust this CA certificate (PEM) for a relay with a private certificate")
     .addOption(new Option("--json", "write JSON lines (implies --headless)"))
     .action(async (invite: string, opts: JoinCliOptions) => {
       const out = createOutput(Boolean(opts.json));
@@ -59,6 +63,8 @@ export async function runJoin(invite: string, opts: JoinCliOptions, out: Output,
     identity,
     noRecord: opts.record === false,
     suite: opts.suite ?? 4,
+    ...(opts.token ? { token: opts.token } : {}),
+    ...(opts.ca ? { ca: readCa(opts.ca) } : {}),
     logger: log.child("client"),
     levels: interactive,
     ...(interactive ? {} : { onEvent: (e) => out.event(e) }),

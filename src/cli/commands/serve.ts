@@ -1,7 +1,8 @@
 import { Option, type Command } from "commander";
 import { Relay } from "../../server/index.js";
 import { createOutput } from "../output.js";
-import { makeLogger, parsePort, parsePortRange, parsePositiveInt, waitForStop } from "../common.js";
+import { makeLogger, parsePort, parsePortRange, parsePositiveInt, readPem, waitForStop } from "../common.js";
+import { UsageError } from "../../errors.js";
 import type { CliContext } from "../commands.js";
 import { PcapWriter } from "../../media/index.js";
 
@@ -16,6 +17,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option("--max-participants <n>", "participants across the relay before new joins are refused", parsePositiveInt("--max-participants"))
     .option("--max-rooms <n>", "rooms open at once", parsePositiveInt("--max-rooms"))
     .option("--max-room-size <n>", "participants in one room", parsePositiveInt("--max-room-size"))
+    .option("--tls-cert <file>", "serve https/wss with this certificate (PEM); invite links then use https")
+    .option("--tls-key <file>", "private key (PEM) for --tls-cert")
     .option("--pcap <file>", "write every forwarded RTP packet (SFrame ciphertext) to a pcap file, for audits")
     .addOption(new Option("--json", "write JSON lines"))
     .action(async (opts: {
@@ -28,7 +31,10 @@ export function registerServe(program: Command, ctx: CliContext): void {
       maxRoomSize?: number;
       pcap?: string;
       json?: boolean;
+      tlsCert?: string;
+      tlsKey?: string;
     }) => {
+      if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new UsageError("--tls-cert and --tls-key go together");
       const out = createOutput(Boolean(opts.json));
       ctx.setOutput(out);
       const log = makeLogger(ctx.debug);
@@ -44,6 +50,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
           ...(opts.maxRoomSize ? { maxParticipantsPerRoom: opts.maxRoomSize } : {}),
         },
         logger: log.child("relay"),
+        ...(opts.tlsCert && opts.tlsKey ? { tls: { cert: readPem(opts.tlsCert, "TLS certificate"), key: readPem(opts.tlsKey, "TLS key") } } : {}),
         ...(pcap ? { onForward: (_peer: string, rtp: { serialize(): Buffer }) => pcap.write(rtp.serialize()) } : {}),
       });
       relay.on("peer-joined", (e) => out.event({ type: "peer-joined", room: e.room, peerId: e.peerId }));
