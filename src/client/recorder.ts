@@ -21,7 +21,7 @@ export interface RecordedFile {
 }
 
 export class Recorder {
-  private readonly writers = new Map<string, { writer: OggOpusWriter; file: RecordedFile }>();
+  private readonly writers = new Map<string, { writer: OggOpusWriter; file: RecordedFile; jitter: JitterBuffer }>();
   private closed = false;
 
   private constructor(
@@ -55,7 +55,7 @@ export class Recorder {
       const safe = name.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 40) || "peer";
       const path = join(this.outDir, `${safe}-${audio.peerId}.ogg`);
       const writer = OggOpusWriter.open(path, { tags: { TITLE: name } });
-      entry = { writer, file: { peerId: audio.peerId, name, path, packets: 0 } };
+      entry = { writer, file: { peerId: audio.peerId, name, path, packets: 0 }, jitter: new JitterBuffer() };
       this.writers.set(key, entry);
       this.participant.emit("event", {
         type: "recording",
@@ -64,17 +64,52 @@ export class Recorder {
         time: new Date().toISOString(),
       });
     }
-    entry.writer.writePacket(audio.payload, audio.timestamp);
-    entry.file.packets++;
+    const { writer, file } = entry;
+    entry.jitter.push(audio.payload, audio.timestamp, (payload, timestamp) => {
+      writer.writePacket(payload, timestamp);
+      file.packets++;
+    });
   }
 
   /** Close every file cleanly (final page with end-of-stream) and leave the room. */
   async close(reason = "left"): Promise<RecordedFile[]> {
     if (!this.closed) {
       this.closed = true;
-      for (const { writer } of this.writers.values()) writer.close();
+      for (const { writer, file, jitter } of this.writers.values()) {
+        jitter.drain((payload, timestamp) => {
+          writer.writePacket(payload, timestamp);
+          file.packets++;
+        });
+        writer.close();
+      }
     }
     await this.participant.close(reason);
     return this.files;
+  }
+}
+
+/**
+ * A small reorder buffer for recording: packets are held for up to `depth` packets (about 200 ms of
+ * 20 ms frames) and released in RTP timestamp order, so jitter that reorders packets does not make
+ * the writer drop them as late.
+ */
+export class JitterBuffer {
+  private readonly held: { payload: Buffer; timestamp: number }[] = [];
+
+  constructor(private readonly depth = 10) {}
+
+  push(payload: Buffer, timestamp: number, release: (payload: Buffer, timestamp: number) => void): void {
+    // Insert in timestamp order (signed 32-bit difference, so wraparound sorts correctly).
+    let i = this.held.length;
+    while (i > 0 && ((timestamp - this.held[i - 1]!.timestamp) | 0) < 0) i--;
+    this.held.splice(i, 0, { payload, timestamp });
+    while (this.held.length > this.depth) {
+      const next = this.held.shift()!;
+      release(next.payload, next.timestamp);
+    }
+  }
+
+  drain(release: (payload: Buffer, timestamp: number) => void): void {
+    for (const next of this.held.splice(0)) release(next.payload, next.timestamp);
   }
 }

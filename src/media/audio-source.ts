@@ -161,6 +161,9 @@ export function audioSourceArgs(spec: Exclude<AudioSourceSpec, { kind: "none" }>
     "20",
     "-application",
     "voip",
+    // Make the encoder robust to loss (this ffmpeg build has no switch for in-band FEC itself).
+    "-packet_loss",
+    "10",
     "-f",
     "ogg",
     // One Ogg page per 20 ms packet, flushed at once: without these the muxer holds pages for 1 s.
