@@ -72,7 +72,11 @@ export async function runJoin(invite: string, opts: JoinCliOptions, out: Output,
   };
   if (interactive) {
     const { runInteractive } = await import("../ui/run.js");
-    return runInteractive(invite, options, source, { ...(opts.duration !== undefined ? { duration: opts.duration } : {}), ascii: Boolean(opts.ascii) });
+    return runInteractive(invite, options, source, {
+      ...(opts.duration !== undefined ? { duration: opts.duration } : {}),
+      ascii: Boolean(opts.ascii),
+      ...(opts.play !== undefined ? { play: opts.play } : {}),
+    });
   }
   const participant = await Participant.join(invite, options);
   const closed = new Promise<void>((resolve) => participant.once("closed", () => resolve()));

@@ -32,6 +32,8 @@ export interface InteractiveUiOptions {
   duration?: number;
   /** Plain ASCII (also chosen automatically when the locale is not UTF-8). */
   ascii: boolean;
+  /** Start playing received audio: true for the default ALSA device, or `alsa:NAME` / `pulse[:NAME]` / a bare ALSA name. */
+  play?: string | boolean;
 }
 
 type StopReason = "user" | "signal" | "duration" | "closed";
@@ -116,7 +118,16 @@ export async function runInteractive(invite: string, options: JoinOptions, sourc
     return ffmpegPath;
   };
   let ownedSource: AudioSource | undefined;
-  let output = "off";
+  let output =
+    ui.play === undefined || ui.play === false
+      ? "off"
+      : ui.play === true
+        ? "alsa:default"
+        : ui.play === "pulse"
+          ? "pulse:default"
+          : /^(alsa|pulse):/.test(ui.play)
+            ? ui.play
+            : `alsa:${ui.play}`;
   const players = new Map<string, AudioPlayer>();
   const closePlayers = async (): Promise<void> => {
     const all = [...players.values()];
