@@ -5,7 +5,19 @@
  *
  * Everything it sends goes through the relay as opaque envelopes (src/crypto/envelope.ts); the relay
  * can drop or delay them but cannot read, forge or usefully replay them. docs/security.md describes
- * the protocol message by message.
+ * the protocol message by message; the rules this file enforces, in short:
+ *
+ *  - an envelope must open under the room key, carry a valid invite-secret proof and an Ed25519
+ *    signature, be bound to this room, to the relay-stamped sender and to us (or to everyone), be
+ *    no older than MAX_CLOCK_SKEW_MS, and carry a sequence number not seen before from that member
+ *    (a per-member window, so reordering is harmless and replays are not);
+ *  - a peer id that left never comes back: its envelopes are dropped, so a replayed hello cannot
+ *    resurrect a departed member;
+ *  - a key we hand to a member we have not keyed before has never encrypted a frame (we ratchet
+ *    first), so no one ever receives a key that protected audio sent before it was admitted;
+ *  - a member that never acknowledges the key we gave it (a replayed hello: its key-exchange secret
+ *    is gone) is reported and dropped;
+ *  - a frame decrypts only under a KID in the key id space of the member the relay says it came from.
  */
 import { EventEmitter } from "node:events";
 import {
@@ -26,6 +38,7 @@ import {
   newKeyspace,
   newSenderKey,
   ratchetSenderKey,
+  senderKeyLength,
   safetyNumber,
   equalBytes,
   wipe,
@@ -34,6 +47,7 @@ import {
   type RoomKeys,
   type KxKeyPair,
   type SenderKeySuite,
+  type OpenedEnvelope,
 } from "../crypto/index.js";
 import { SFrameSender, SFrameReceiver, decodeHeader } from "../crypto/sframe/index.js";
 import { KeyError } from "../errors.js";
@@ -56,13 +70,24 @@ export interface MemberInfo {
 interface Member extends MemberInfo {
   kxPublicKey: Uint8Array;
   keyspace: number;
-  lastSeq: bigint;
+  /** Envelope sequence numbers seen from this member (replay window). */
+  seqs: SeqWindow;
+  /** Sequence number of the newest state (mute) we applied, so a reordered older one cannot undo it. */
+  stateSeq: bigint;
   /** Latest key generation we hold for this sender, and its base key (for lazy ratcheting). */
   latestGeneration: number;
   latestKey: Uint8Array | undefined;
+  /** Every base key of this sender we still hold, by generation (at most LAZY_RATCHET_LIMIT back). */
+  keys: Map<number, Uint8Array>;
   decryptFailures: number;
-  /** Did we send our current key to this member? */
+  /** Newest and first generation of ours this member was given (-1: none yet). */
   keyedGeneration: number;
+  firstKeyedGeneration: number;
+  /** Did this member ever acknowledge a key of ours? */
+  confirmed: boolean;
+  confirmTimer: NodeJS.Timeout | undefined;
+  lastRekeyRequestAt: number;
+  lastRekeyAnswerAt: number;
 }
 
 export interface E2eeOptions {
@@ -75,10 +100,12 @@ export interface E2eeOptions {
   suite: SenderKeySuite;
   identity?: IdentityKeyPair;
   logger?: Logger;
-  /** Longest wait for key acks before switching to a fresh key on leave. */
+  /** Longest wait for key acks before switching to a fresh key on leave (default 800 ms; ≤ 1 s end to end). */
   switchTimeoutMs?: number;
-  /** Time a peer the relay announced has to send a valid hello before members report it. */
+  /** Time a peer the relay announced has to send a valid hello before members report it (default 5 s). */
   helloTimeoutMs?: number;
+  /** Time a member has to acknowledge the first key we give it before it is reported and dropped (default 15 s). */
+  confirmTimeoutMs?: number;
 }
 
 export interface E2eeEvents {
@@ -90,15 +117,40 @@ export interface E2eeEvents {
 export interface E2eeStats {
   /** Frames with a known key that failed authentication, replays and malformed frames. */
   decryptFailures: number;
-  /** Frames for which we hold no key (yet). */
+  /** Frames for which we hold no key (yet), or whose KID is not in the sender's own key id space. */
   unknownKey: number;
-  /** Envelopes rejected: not sealed with the room key, bad proof or signature, misbound, replayed. */
+  /** Envelopes rejected: not sealed with the room key, bad proof or signature, misbound, replayed, stale. */
   rejected: number;
   rotations: number;
+  /** Key requests we sent because a member's frames used a key we never received. */
+  rekeyRequests: number;
+}
+
+/** Keys a participant holds for receiving, exported by exportReceiveKeysForTest(). */
+export interface ExportedReceiveKey {
+  peerId: string;
+  keyspace: number;
+  generation: number;
+  kid: bigint;
+  key: Uint8Array;
 }
 
 const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
+/** A receiver follows a sender's ratchet at most this many steps ahead, and keeps this many old keys. */
 const LAZY_RATCHET_LIMIT = 16;
+/** Envelope sequence window per member. */
+const SEQ_WINDOW = 1024;
+/** Envelopes from a valid sender whose hello has not arrived yet (reordering), per sender and in all. */
+const STASH_PER_PEER = 32;
+const STASH_PEERS = 64;
+/** A receiver asks a sender for its key at most this often; a sender answers at most this often. */
+const REKEY_REQUEST_INTERVAL_MS = 1000;
+const REKEY_ANSWER_INTERVAL_MS = 500;
+/** Grace after admission before frames under an unknown KID make us ask for the key. */
+const REKEY_GRACE_MS = 1000;
+/** A failed lazy-ratchet candidate is not retried for this long (bounds work per bogus frame). */
+const FAILED_CANDIDATE_BACKOFF_MS = 250;
+const NO_RECORDING = "none";
 
 interface HelloBody {
   kx: string;
@@ -111,9 +163,26 @@ interface HelloBody {
   reply: boolean;
 }
 
+/** Accepts each 64-bit sequence number once, within SEQ_WINDOW below the highest seen. */
+class SeqWindow {
+  private top = -1n;
+  private readonly seen = new Set<bigint>();
+
+  accept(seq: bigint): boolean {
+    if (seq <= this.top - BigInt(SEQ_WINDOW) || this.seen.has(seq)) return false;
+    this.seen.add(seq);
+    if (seq > this.top) {
+      this.top = seq;
+      const floor = this.top - BigInt(SEQ_WINDOW);
+      if (this.seen.size > SEQ_WINDOW * 2) for (const s of this.seen) if (s <= floor) this.seen.delete(s);
+    }
+    return true;
+  }
+}
+
 export class E2eeSession extends EventEmitter<E2eeEvents> {
   readonly members = new Map<string, Member>();
-  readonly stats: E2eeStats = { decryptFailures: 0, unknownKey: 0, rejected: 0, rotations: 0 };
+  readonly stats: E2eeStats = { decryptFailures: 0, unknownKey: 0, rejected: 0, rotations: 0, rekeyRequests: 0 };
   private readonly options: E2eeOptions;
   private readonly log: Logger;
   private identity!: IdentityKeyPair;
@@ -124,17 +193,26 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
   private sendKey!: Uint8Array;
   private sender!: SFrameSender;
   private receiver!: SFrameReceiver;
+  /** Frames encrypted under the current key: a key that protected a frame is never given to a newcomer. */
+  private framesUnderKey = 0;
   private selfId = "";
   private seq = 0n;
   private muted = false;
   /** Peers the relay announced that have not proved membership yet. */
   private readonly pending = new Map<string, NodeJS.Timeout>();
+  /** Valid envelopes that arrived before their sender's hello (the relay may reorder). */
+  private readonly stash = new Map<string, OpenedEnvelope[]>();
+  /** Peer ids that left (bye, relay's peer-left, or dropped): never members again in this session. */
+  private readonly departed = new Set<string>();
+  private readonly reported = new Set<string>();
   private readonly keyspaceOwner = new Map<number, string>();
-  /** A pending switch to a fresh key (leave): waits for acks or a timeout. */
+  /** A pending switch to a fresh key (leave): waits for acks or the deadline. */
   private pendingSwitch:
     | { generation: number; key: Uint8Array; waiting: Set<string>; timer: NodeJS.Timeout; startedAt: number; reason: "leave" }
     | undefined;
   private readonly failedCandidates = new Map<bigint, number>();
+  private lastRecording = NO_RECORDING;
+  private initialised = false;
   private closed = false;
 
   constructor(options: E2eeOptions) {
@@ -144,6 +222,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
   }
 
   async init(): Promise<void> {
+    if (this.initialised) return;
     await sodiumReady();
     let secret: Uint8Array;
     try {
@@ -158,6 +237,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     this.sendKey = newSenderKey(this.options.suite);
     this.sender = new SFrameSender({ suite: this.options.suite, kid: kidFor(this.keyspace, 0), baseKey: this.sendKey });
     this.receiver = new SFrameReceiver({ suite: this.options.suite, replayWindow: 256 });
+    this.initialised = true;
   }
 
   get fingerprint(): string {
@@ -172,6 +252,11 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     return this.generation;
   }
 
+  /** Our key id space: the upper 32 bits of every KID we send (public; the relay sees it too). */
+  get keyspaceId(): number {
+    return this.keyspace;
+  }
+
   get suite(): SenderKeySuite {
     return this.options.suite;
   }
@@ -181,6 +266,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     this.selfId = selfId;
     for (const peerId of existingPeers) this.expectHello(peerId);
     this.sendHello(undefined, false);
+    this.announceRecording();
   }
 
   /** The relay says someone joined: they must prove membership with a hello. */
@@ -189,9 +275,19 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
   }
 
   private expectHello(peerId: string): void {
-    if (this.members.has(peerId) || this.pending.has(peerId)) return;
+    if (this.closed || peerId === this.selfId || this.members.has(peerId) || this.pending.has(peerId)) return;
+    if (this.departed.has(peerId)) {
+      // The relay announces a peer id that already left: it can only be a replay.
+      this.reportIntruder(peerId, "announced again after it left");
+      return;
+    }
     const timer = setTimeout(() => {
       this.pending.delete(peerId);
+      const stashed = this.stash.get(peerId);
+      if (stashed) {
+        this.stats.rejected += stashed.length;
+        this.stash.delete(peerId);
+      }
       if (!this.members.has(peerId)) this.reportIntruder(peerId, "no valid hello");
     }, this.options.helloTimeoutMs ?? 5000);
     timer.unref();
@@ -200,11 +296,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
 
   /** The relay says someone left. Returns whether it was a verified member. */
   onPeerLeft(peerId: string): boolean {
-    const timer = this.pending.get(peerId);
-    if (timer) {
-      clearTimeout(timer);
-      this.pending.delete(peerId);
-    }
+    this.clearPending(peerId);
     const member = this.members.get(peerId);
     if (!member) return false;
     this.removeMember(member);
@@ -212,15 +304,29 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     return true;
   }
 
+  private clearPending(peerId: string): void {
+    const timer = this.pending.get(peerId);
+    if (timer) clearTimeout(timer);
+    this.pending.delete(peerId);
+    const stashed = this.stash.get(peerId);
+    if (stashed) this.stats.rejected += stashed.length;
+    this.stash.delete(peerId);
+  }
+
   private removeMember(member: Member): void {
     this.members.delete(member.peerId);
+    this.departed.add(member.peerId);
     this.keyspaceOwner.delete(member.keyspace);
-    for (let g = Math.max(0, member.latestGeneration - LAZY_RATCHET_LIMIT); g <= member.latestGeneration + LAZY_RATCHET_LIMIT; g++) {
-      this.receiver.removeKey(kidFor(member.keyspace, g));
+    clearTimeout(member.confirmTimer);
+    for (const [generation, key] of member.keys) {
+      this.receiver.removeKey(kidFor(member.keyspace, generation));
+      wipe(key);
     }
-    wipe(member.latestKey);
+    member.keys.clear();
     member.latestKey = undefined;
+    for (const kid of this.failedCandidates.keys()) if (splitKid(kid).keyspace === member.keyspace) this.failedCandidates.delete(kid);
     if (this.pendingSwitch?.waiting.delete(member.peerId)) this.maybeSwitch();
+    if (member.role === "recorder") this.announceRecording();
   }
 
   // ---- sending envelopes -------------------------------------------------------------------------
@@ -265,22 +371,43 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
   }
 
   private sendKeyTo(member: Member, generation: number, key: Uint8Array): void {
-    if (!this.mayKey(member)) return;
+    if (!this.mayKey(member) || !this.members.has(member.peerId)) return;
     const plaintext = Buffer.alloc(8 + key.length);
     plaintext.writeUInt32BE(this.keyspace, 0);
     plaintext.writeUInt32BE(generation, 4);
     plaintext.set(key, 8);
     const boxed = boxTo({ recipientPublicKey: member.kxPublicKey, senderSecretKey: this.kx.secretKey, plaintext });
     wipe(plaintext);
-    member.keyedGeneration = generation;
+    member.keyedGeneration = Math.max(member.keyedGeneration, generation);
+    if (member.firstKeyedGeneration < 0) member.firstKeyedGeneration = generation;
+    if (!member.confirmed && !member.confirmTimer) {
+      // A member that cannot acknowledge a key (its hello was a replay; the key-exchange secret it
+      // named is gone) is a ghost: report and drop it.
+      member.confirmTimer = setTimeout(() => this.unconfirmed(member), this.options.confirmTimeoutMs ?? 15_000);
+      member.confirmTimer.unref();
+    }
     this.sendEnvelope(EnvelopeType.key, boxed, member.peerId);
+  }
+
+  private unconfirmed(member: Member): void {
+    member.confirmTimer = undefined;
+    if (member.confirmed || this.members.get(member.peerId) !== member || this.closed) return;
+    this.reportIntruder(member.peerId, "never acknowledged a key (replayed hello?)");
+    this.removeMember(member);
+    this.emit("event", { type: "peer-left", peerId: member.peerId, name: member.name, reason: "unconfirmed" });
+    this.rotateForLeave();
   }
 
   // ---- receiving envelopes -----------------------------------------------------------------------
 
   onEnvelope(from: string, data: Uint8Array): void {
-    if (this.closed) return;
-    let opened;
+    if (this.closed || !this.initialised) return;
+    if (from === this.selfId || this.departed.has(from)) {
+      // Our own envelopes reflected back, or anything from a peer id that already left: a replay.
+      this.stats.rejected++;
+      return;
+    }
+    let opened: OpenedEnvelope;
     try {
       opened = openEnvelope({ keys: this.roomKeys, roomId: this.options.roomId, from, to: this.selfId, data });
     } catch (err) {
@@ -295,21 +422,44 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       this.stats.rejected++;
       return;
     }
-    const member = this.members.get(from);
     if (opened.type === EnvelopeType.hello) {
-      this.handleHello(from, opened.identityKey, opened.seq, opened.body);
+      this.handleHello(from, opened);
       return;
     }
+    const member = this.members.get(from);
     if (!member) {
+      // Sealed by someone holding the secret, but its hello has not arrived (reordered): keep it a
+      // little while; it is processed once the hello verifies, and counted as rejected otherwise.
+      this.stashEnvelope(from, opened);
+      return;
+    }
+    this.handleMemberEnvelope(member, opened);
+  }
+
+  private stashEnvelope(from: string, opened: OpenedEnvelope): void {
+    let list = this.stash.get(from);
+    if (!list) {
+      if (this.stash.size >= STASH_PEERS) {
+        this.stats.rejected++;
+        return;
+      }
+      list = [];
+      this.stash.set(from, list);
+      this.expectHello(from);
+    }
+    if (list.length >= STASH_PER_PEER) {
       this.stats.rejected++;
       return;
     }
-    if (!equalBytes(member.identityKey, opened.identityKey) || opened.seq <= member.lastSeq) {
+    list.push(opened);
+  }
+
+  private handleMemberEnvelope(member: Member, opened: OpenedEnvelope): void {
+    if (!equalBytes(member.identityKey, opened.identityKey) || !member.seqs.accept(opened.seq)) {
       // Another identity under a member's peer id, or a replay: dropped.
       this.stats.rejected++;
       return;
     }
-    member.lastSeq = opened.seq;
     try {
       switch (opened.type) {
         case EnvelopeType.key:
@@ -319,10 +469,13 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
           this.handleAck(member, opened.body);
           return;
         case EnvelopeType.state:
-          this.handleState(member, opened.body);
+          this.handleState(member, opened.body, opened.seq);
           return;
         case EnvelopeType.chat:
           this.handleChat(member, opened.body, opened.timeMs);
+          return;
+        case EnvelopeType.rekeyRequest:
+          this.handleRekeyRequest(member);
           return;
         case EnvelopeType.bye:
           this.removeMember(member);
@@ -334,23 +487,24 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       }
     } catch (err) {
       this.stats.rejected++;
-      this.log.debug("dropped a malformed envelope body", { from, error: (err as Error).message });
+      this.log.debug("dropped a malformed envelope body", { from: member.peerId, error: (err as Error).message });
     }
   }
 
-  private handleHello(from: string, identityKey: Uint8Array, seq: bigint, bodyBytes: Uint8Array): void {
+  private handleHello(from: string, opened: OpenedEnvelope): void {
+    const { identityKey, seq } = opened;
     let body: HelloBody;
     try {
-      body = parseHello(bodyBytes);
+      body = parseHello(opened.body);
     } catch {
       this.stats.rejected++;
+      if (!this.members.has(from)) this.reportIntruder(from, "malformed hello");
       return;
     }
     const existing = this.members.get(from);
     if (existing) {
-      // A repeated hello (reply) from a member we know: accept only from the same identity, in order.
-      if (!equalBytes(existing.identityKey, identityKey) || seq <= existing.lastSeq) this.stats.rejected++;
-      else existing.lastSeq = seq;
+      // A repeated hello (reply) from a member we know: accept only from the same identity, once.
+      if (!equalBytes(existing.identityKey, identityKey) || !existing.seqs.accept(seq)) this.stats.rejected++;
       return;
     }
     if (body.suite !== this.options.suite) {
@@ -365,6 +519,8 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     const timer = this.pending.get(from);
     if (timer) clearTimeout(timer);
     this.pending.delete(from);
+    const seqs = new SeqWindow();
+    seqs.accept(seq);
     const member: Member = {
       peerId: from,
       name: body.name,
@@ -378,11 +534,18 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       joinedAt: Date.now(),
       kxPublicKey: new Uint8Array(Buffer.from(body.kx, "base64url")),
       keyspace: body.keyspace,
-      lastSeq: seq,
+      seqs,
+      stateSeq: seq,
       latestGeneration: -1,
       latestKey: undefined,
+      keys: new Map(),
       decryptFailures: 0,
       keyedGeneration: -1,
+      firstKeyedGeneration: -1,
+      confirmed: false,
+      confirmTimer: undefined,
+      lastRekeyRequestAt: 0,
+      lastRekeyAnswerAt: 0,
     };
     this.members.set(from, member);
     this.keyspaceOwner.set(body.keyspace, from);
@@ -393,16 +556,33 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       this.sendHello(from, true);
       this.ratchetForJoin(member);
     } else {
-      // An existing member answered our hello: it has no key of ours yet.
-      this.sendKeyTo(member, this.generation, this.sendKey);
+      // A member that was here before us answered our hello: it has no key of ours yet. It may have
+      // the current one only if that key has not encrypted anything yet; otherwise we ratchet first.
+      // (`reply` is the sender's claim; this rule keeps a newcomer that lies about it from getting a
+      // key that protected earlier audio.)
+      // While a fresh key waits for acks, it gets (a ratchet of) that one only.
+      if (this.framesUnderKey > 0 || this.pendingSwitch) this.ratchetForJoin(member);
+      else this.sendKeyTo(member, this.generation, this.sendKey);
     }
     this.announceRecording();
+    const stashed = this.stash.get(from);
+    if (stashed) {
+      this.stash.delete(from);
+      for (const envelope of stashed) {
+        const current = this.members.get(from);
+        if (!current) {
+          this.stats.rejected++;
+          continue;
+        }
+        this.handleMemberEnvelope(current, envelope);
+      }
+    }
   }
 
   private ratchetForJoin(newcomer: Member): void {
     const started = Date.now();
-    const next = ratchetSenderKey(this.sendKey, this.options.suite);
-    // If a fresh key is waiting for acks, the ratchet goes on from that one.
+    // If a fresh key is waiting for acks, the ratchet goes on from that one; the current key (which
+    // the newcomer must not get) stays in use until the switch.
     if (this.pendingSwitch) {
       const p = this.pendingSwitch;
       const ratcheted = ratchetSenderKey(p.key, this.options.suite);
@@ -411,14 +591,15 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       p.key = ratcheted;
       for (const m of this.members.values()) if (m !== newcomer) this.sendKeyTo(m, p.generation, p.key);
       this.sendKeyTo(newcomer, p.generation, p.key);
-      p.waiting.add(newcomer.peerId);
-      wipe(next);
+      if (this.mayKey(newcomer)) p.waiting.add(newcomer.peerId);
       return;
     }
+    const next = ratchetSenderKey(this.sendKey, this.options.suite);
     wipe(this.sendKey);
     this.sendKey = next;
     this.generation += 1;
     this.sender.setKey(kidFor(this.keyspace, this.generation), this.sendKey);
+    this.framesUnderKey = 0;
     this.sendKeyTo(newcomer, this.generation, this.sendKey);
     this.stats.rotations++;
     this.emit("event", {
@@ -430,32 +611,30 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     });
   }
 
-  /** Someone left: draw a fresh random key, give it to every remaining member, switch on acks (≤ 1 s). */
+  /**
+   * Someone left: draw a fresh random key, give it to every remaining member, switch once all have
+   * acknowledged it or at the deadline (switchTimeoutMs after the first leave of a burst, ≤ 1 s).
+   */
   private rotateForLeave(): void {
-    if (this.closed) return;
-    const startedAt = Date.now();
-    if (this.pendingSwitch) {
-      clearTimeout(this.pendingSwitch.timer);
-      wipe(this.pendingSwitch.key);
-    }
-    const generation = (this.pendingSwitch?.generation ?? this.generation) + 1;
+    if (this.closed || !this.initialised) return;
+    const now = Date.now();
+    const previous = this.pendingSwitch;
+    if (previous) wipe(previous.key);
+    const generation = (previous?.generation ?? this.generation) + 1;
     const key = newSenderKey(this.options.suite);
     const waiting = new Set<string>();
+    // Set the pending switch before sending, so a key sent to a member is the one we switch to.
+    let timer = previous?.timer;
+    if (!timer) {
+      timer = setTimeout(() => this.switchNow(), this.options.switchTimeoutMs ?? 800);
+      timer.unref();
+    }
+    this.pendingSwitch = { generation, key, waiting, timer, startedAt: previous?.startedAt ?? now, reason: "leave" };
     for (const member of this.members.values()) {
       if (!this.mayKey(member)) continue;
       this.sendKeyTo(member, generation, key);
       waiting.add(member.peerId);
     }
-    const timer = setTimeout(() => this.switchNow(), this.options.switchTimeoutMs ?? 800);
-    timer.unref();
-    this.pendingSwitch = {
-      generation,
-      key,
-      waiting,
-      timer,
-      startedAt: this.pendingSwitch?.startedAt ?? startedAt,
-      reason: "leave",
-    };
     this.maybeSwitch();
   }
 
@@ -465,13 +644,14 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
 
   private switchNow(): void {
     const p = this.pendingSwitch;
-    if (!p) return;
+    if (!p || this.closed) return;
     clearTimeout(p.timer);
     this.pendingSwitch = undefined;
     wipe(this.sendKey);
     this.sendKey = p.key;
     this.generation = p.generation;
     this.sender.setKey(kidFor(this.keyspace, this.generation), this.sendKey);
+    this.framesUnderKey = 0;
     this.stats.rotations++;
     this.emit("event", {
       type: "key-rotated",
@@ -484,40 +664,74 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
 
   private handleKey(member: Member, boxed: Uint8Array): void {
     const plaintext = openBox({ senderPublicKey: member.kxPublicKey, recipientSecretKey: this.kx.secretKey, data: boxed });
-    if (plaintext.length < 8 + 16) throw new CryptoError("malformed", "short key message");
-    const view = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
-    const keyspace = view.readUInt32BE(0);
-    const generation = view.readUInt32BE(4);
-    if (keyspace !== member.keyspace) throw new CryptoError("malformed", "key for another key id space");
-    const key = new Uint8Array(plaintext.subarray(8));
-    wipe(plaintext);
-    if (generation < member.latestGeneration - LAZY_RATCHET_LIMIT) return;
-    this.receiver.addKey(kidFor(keyspace, generation), key);
-    this.failedCandidates.delete(kidFor(keyspace, generation));
-    if (generation >= member.latestGeneration) {
-      wipe(member.latestKey);
+    try {
+      if (plaintext.length !== 8 + senderKeyLength(this.options.suite)) throw new CryptoError("malformed", "bad key message length");
+      const view = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
+      const keyspace = view.readUInt32BE(0);
+      const generation = view.readUInt32BE(4);
+      if (keyspace !== member.keyspace) throw new CryptoError("malformed", "key for another key id space");
+      const ack = Buffer.alloc(4);
+      ack.writeUInt32BE(generation, 0);
+      if (generation >= member.latestGeneration - LAZY_RATCHET_LIMIT && !member.keys.has(generation)) {
+        this.installKey(member, generation, new Uint8Array(plaintext.subarray(8)));
+      }
+      this.sendEnvelope(EnvelopeType.ack, ack, member.peerId);
+    } finally {
+      wipe(plaintext);
+    }
+  }
+
+  /** Hold `key` as `member`'s key for `generation`; forget keys more than LAZY_RATCHET_LIMIT behind. */
+  private installKey(member: Member, generation: number, key: Uint8Array): void {
+    const kid = kidFor(member.keyspace, generation);
+    this.receiver.addKey(kid, key);
+    this.failedCandidates.delete(kid);
+    member.keys.set(generation, key);
+    if (generation > member.latestGeneration) {
       member.latestGeneration = generation;
       member.latestKey = key;
     }
-    // Drop keys far behind: frames that old are no longer useful.
-    const stale = generation - LAZY_RATCHET_LIMIT - 1;
-    if (stale >= 0) this.receiver.removeKey(kidFor(keyspace, stale));
-    const ack = Buffer.alloc(4);
-    ack.writeUInt32BE(generation, 0);
-    this.sendEnvelope(EnvelopeType.ack, ack, member.peerId);
+    for (const [g, k] of member.keys) {
+      if (g < member.latestGeneration - LAZY_RATCHET_LIMIT) {
+        this.receiver.removeKey(kidFor(member.keyspace, g));
+        wipe(k);
+        member.keys.delete(g);
+      }
+    }
   }
 
   private handleAck(member: Member, body: Uint8Array): void {
     if (body.length !== 4) throw new CryptoError("malformed", "bad ack");
     const generation = Buffer.from(body).readUInt32BE(0);
+    if (generation > member.keyedGeneration) return; // an ack for a key we never sent
+    if (!member.confirmed) {
+      member.confirmed = true;
+      clearTimeout(member.confirmTimer);
+      member.confirmTimer = undefined;
+    }
     if (this.pendingSwitch && generation === this.pendingSwitch.generation) {
       this.pendingSwitch.waiting.delete(member.peerId);
       this.maybeSwitch();
     }
   }
 
-  private handleState(member: Member, body: Uint8Array): void {
-    const state = JSON.parse(Buffer.from(body).toString("utf8")) as { muted?: unknown };
+  /** A member saw our frames under a key it does not hold (a key message was lost): send it again. */
+  private handleRekeyRequest(member: Member): void {
+    const now = Date.now();
+    if (!this.mayKey(member) || now - member.lastRekeyAnswerAt < REKEY_ANSWER_INTERVAL_MS) return;
+    member.lastRekeyAnswerAt = now;
+    // Only keys from the first one the member was given on: never one used before it was admitted.
+    if (member.firstKeyedGeneration >= 0 && this.generation >= member.firstKeyedGeneration) {
+      this.sendKeyTo(member, this.generation, this.sendKey);
+    }
+    if (this.pendingSwitch) this.sendKeyTo(member, this.pendingSwitch.generation, this.pendingSwitch.key);
+  }
+
+  private handleState(member: Member, body: Uint8Array, seq: bigint): void {
+    const state = JSON.parse(Buffer.from(body).toString("utf8")) as { muted?: unknown } | null;
+    if (typeof state !== "object" || state === null) throw new CryptoError("malformed", "bad state");
+    if (seq < member.stateSeq) return; // an older state delivered late
+    member.stateSeq = seq;
     if (typeof state.muted === "boolean" && state.muted !== member.muted) {
       member.muted = state.muted;
       this.emit("event", { type: "muted", peerId: member.peerId, name: member.name, muted: member.muted });
@@ -531,16 +745,24 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
   }
 
   private reportIntruder(peerId: string, reason: string): void {
+    if (this.closed || this.reported.has(peerId)) return;
+    if (this.reported.size < 10_000) this.reported.add(peerId);
+    this.log.info("a peer failed to prove membership", { peerId, reason });
     this.emit("event", { type: "intruder", peerId, reason });
   }
 
+  /** Tell our user who records and who declined, whenever that changes. */
   private announceRecording(): void {
+    if (!this.selfId || this.closed) return;
     const recorders = [...this.members.values()].filter((m) => m.role === "recorder");
-    if (recorders.length === 0 && this.options.role !== "recorder") return;
     const by = recorders.map((m) => ({ peerId: m.peerId, name: m.name }));
     if (this.options.role === "recorder") by.unshift({ peerId: this.selfId, name: this.options.name });
     const declined = [...this.members.values()].filter((m) => m.noRecord).map((m) => ({ peerId: m.peerId, name: m.name }));
     if (this.options.noRecord) declined.unshift({ peerId: this.selfId, name: this.options.name });
+    // Nothing to say while no one records; otherwise every change, including "no one any more".
+    const summary = by.length === 0 ? NO_RECORDING : JSON.stringify({ by, declined });
+    if (summary === this.lastRecording) return;
+    this.lastRecording = summary;
     this.emit("event", { type: "recording", by, declined });
   }
 
@@ -548,26 +770,68 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
 
   /** Encrypt one media payload as one SFrame message. */
   encrypt(payload: Uint8Array): Buffer {
-    return this.sender.encrypt(payload);
+    const out = this.sender.encrypt(payload);
+    this.framesUnderKey++;
+    return out;
   }
 
-  /** Decrypt one media payload from `peerId`; null (and counted) when it cannot be authenticated. */
+  /**
+   * Decrypt one media payload that the relay says comes from `peerId`; null (and counted) when it
+   * cannot be authenticated as that member's. Never throws, never returns the input.
+   */
   decrypt(peerId: string, payload: Uint8Array): Buffer | null {
+    if (this.closed || !this.initialised) return null;
     const member = this.members.get(peerId);
+    let kid: bigint;
+    try {
+      kid = decodeHeader(payload).kid;
+    } catch {
+      this.countFailure(member);
+      return null;
+    }
+    if (!member || splitKid(kid).keyspace !== member.keyspace) {
+      // No member by that id, or a frame under another sender's KID (the relay relabelled it).
+      this.stats.unknownKey++;
+      return null;
+    }
     try {
       return this.receiver.decrypt(payload).plaintext;
     } catch (err) {
       const code = err instanceof CryptoError ? err.code : "";
       if (code === "sframe-unknown-kid") {
-        const recovered = member ? this.tryLazyRatchet(member, payload) : null;
+        let recovered: Buffer | null = null;
+        try {
+          recovered = this.tryLazyRatchet(member, kid, payload);
+        } catch (e) {
+          this.log.debug("lazy ratchet failed", { error: (e as Error).message });
+        }
         if (recovered) return recovered;
         this.stats.unknownKey++;
+        this.maybeRequestKey(member, kid);
         return null;
       }
-      this.stats.decryptFailures++;
-      if (member) member.decryptFailures++;
+      this.countFailure(member);
       return null;
     }
+  }
+
+  private countFailure(member: Member | undefined): void {
+    this.stats.decryptFailures++;
+    if (member) member.decryptFailures++;
+  }
+
+  /** Frames under a generation newer than any key we hold that no ratchet explains: ask for the key. */
+  private maybeRequestKey(member: Member, kid: bigint): void {
+    const { generation } = splitKid(kid);
+    const now = Date.now();
+    if (generation <= member.latestGeneration) return;
+    if (this.options.role === "recorder" && member.noRecord) return; // it declined: asking is pointless
+    if (now - member.joinedAt < REKEY_GRACE_MS || now - member.lastRekeyRequestAt < REKEY_REQUEST_INTERVAL_MS) return;
+    member.lastRekeyRequestAt = now;
+    this.stats.rekeyRequests++;
+    const body = Buffer.alloc(4);
+    body.writeUInt32BE(generation, 0);
+    this.sendEnvelope(EnvelopeType.rekeyRequest, body, member.peerId);
   }
 
   /**
@@ -575,20 +839,13 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
    * the ratchet chain forward (a join we have not processed yet) and try it. A fresh key (leave)
    * cannot be derived, so the attempt fails and waits for the boxed key.
    */
-  private tryLazyRatchet(member: Member, payload: Uint8Array): Buffer | null {
+  private tryLazyRatchet(member: Member, kid: bigint, payload: Uint8Array): Buffer | null {
     if (!member.latestKey) return null;
-    let kid: bigint;
-    try {
-      kid = peekKid(payload);
-    } catch {
-      return null;
-    }
-    const { keyspace, generation } = splitKid(kid);
-    if (keyspace !== member.keyspace) return null;
+    const { generation } = splitKid(kid);
     const steps = generation - member.latestGeneration;
     if (steps <= 0 || steps > LAZY_RATCHET_LIMIT) return null;
     const failedAt = this.failedCandidates.get(kid);
-    if (failedAt !== undefined && Date.now() - failedAt < 250) return null;
+    if (failedAt !== undefined && Date.now() - failedAt < FAILED_CANDIDATE_BACKOFF_MS) return null;
     let key = member.latestKey;
     for (let i = 0; i < steps; i++) {
       const next = ratchetSenderKey(key, this.options.suite);
@@ -598,14 +855,12 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     this.receiver.addKey(kid, key);
     try {
       const result = this.receiver.decrypt(payload);
-      wipe(member.latestKey);
-      member.latestKey = key;
-      member.latestGeneration = generation;
-      this.failedCandidates.delete(kid);
+      this.installKey(member, generation, key);
       return result.plaintext;
     } catch {
       this.receiver.removeKey(kid);
       wipe(key);
+      if (this.failedCandidates.size > 1024) this.failedCandidates.clear();
       this.failedCandidates.set(kid, Date.now());
       return null;
     }
@@ -613,6 +868,22 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
 
   peerDecryptFailures(peerId: string): number {
     return this.members.get(peerId)?.decryptFailures ?? 0;
+  }
+
+  /**
+   * TEST ONLY: copies of every receive key this session holds (what a member could still use after
+   * it leaves). Refuses to run outside the test suite (CONCLAVE_TEST=1), so no production path can
+   * export key material. The caller must wipe the copies.
+   */
+  exportReceiveKeysForTest(): ExportedReceiveKey[] {
+    if (process.env.CONCLAVE_TEST !== "1") throw new Error("exportReceiveKeysForTest is for the test suite only");
+    const out: ExportedReceiveKey[] = [];
+    for (const m of this.members.values()) {
+      for (const [generation, key] of m.keys) {
+        out.push({ peerId: m.peerId, keyspace: m.keyspace, generation, kid: kidFor(m.keyspace, generation), key: new Uint8Array(key) });
+      }
+    }
+    return out;
   }
 
   // ---- metadata ----------------------------------------------------------------------------------
@@ -623,6 +894,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
   }
 
   sendChat(text: string): void {
+    if (this.closed || !this.initialised) return;
     const bytes = Buffer.from(text.slice(0, 4000), "utf8");
     for (const member of this.members.values()) {
       const boxed = boxTo({ recipientPublicKey: member.kxPublicKey, senderSecretKey: this.kx.secretKey, plaintext: bytes });
@@ -639,19 +911,29 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     return m ? publicInfo(m) : undefined;
   }
 
+  /** Wipe every key and stop all timers. Idempotent; decrypt() returns null afterwards. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     for (const timer of this.pending.values()) clearTimeout(timer);
     this.pending.clear();
+    this.stash.clear();
     if (this.pendingSwitch) {
       clearTimeout(this.pendingSwitch.timer);
       wipe(this.pendingSwitch.key);
       this.pendingSwitch = undefined;
     }
-    for (const m of this.members.values()) wipe(m.latestKey);
-    if (this.sendKey) wipe(this.sendKey);
-    if (this.kx) wipe(this.kx.secretKey);
+    for (const m of this.members.values()) {
+      clearTimeout(m.confirmTimer);
+      for (const key of m.keys.values()) wipe(key);
+      m.keys.clear();
+      m.latestKey = undefined;
+    }
+    if (!this.initialised) return;
+    wipe(this.sendKey);
+    this.sender.close();
+    this.receiver.close();
+    wipe(this.kx.secretKey);
   }
 }
 
@@ -671,7 +953,8 @@ function publicInfo(m: Member): MemberInfo {
 }
 
 function parseHello(bytes: Uint8Array): HelloBody {
-  const raw = JSON.parse(Buffer.from(bytes).toString("utf8")) as Partial<HelloBody>;
+  const raw = JSON.parse(Buffer.from(bytes).toString("utf8")) as Partial<HelloBody> | null;
+  if (typeof raw !== "object" || raw === null) throw new CryptoError("malformed", "bad hello");
   const kx = typeof raw.kx === "string" ? Buffer.from(raw.kx, "base64url") : undefined;
   if (
     !kx ||
@@ -692,9 +975,4 @@ function parseHello(bytes: Uint8Array): HelloBody {
     throw new CryptoError("malformed", "bad hello");
   }
   return raw as HelloBody;
-}
-
-/** The KID of an SFrame message, without decrypting it (RFC 9605 §4.3). */
-function peekKid(payload: Uint8Array): bigint {
-  return decodeHeader(payload).kid;
 }
