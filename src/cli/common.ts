@@ -90,3 +90,13 @@ export function readPem(path: string, what: string): Buffer {
 export function readCa(path: string): Buffer {
   return readPem(path, "CA certificate");
 }
+
+export function parseVideoSize(value: string): [number, number] {
+  const m = /^(\d{2,4})x(\d{2,4})$/.exec(value);
+  const w = m ? Number(m[1]) : NaN;
+  const h = m ? Number(m[2]) : NaN;
+  if (!m || w < 16 || h < 16 || w > 3840 || h > 2160 || w % 2 !== 0 || h % 2 !== 0) {
+    throw new InvalidArgumentError("must be WIDTHxHEIGHT with even sizes from 16x16 to 3840x2160, e.g. 640x360");
+  }
+  return [w, h];
+}

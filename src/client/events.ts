@@ -13,6 +13,8 @@ export interface PeerStats {
   decryptFailures: number;
   levelDbfs: number | null;
   speaking: boolean;
+  /** When the member publishes video: frames per second, resolution and keyframes received. */
+  video?: { fps: number; width: number; height: number; frames: number; keyframes: number; packetsLost: number; bitrateKbps: number };
 }
 
 export type ConclaveEvent =

@@ -9,8 +9,22 @@ import { EventEmitter } from "node:events";
 import { randomInt } from "node:crypto";
 import { RTCPeerConnection, RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
 import { parseInvite, InviteParseError, type Invite, type ServerMessage, type TrackMapping } from "../protocol/index.js";
-import { buildPeerConfig, bindAddressFor, keepCandidates, OPUS_PAYLOAD_TYPE } from "../media/rtc-config.js";
-import { AudioSource, OpusLevelMeter, type AudioSourceSpec } from "../media/index.js";
+import { buildPeerConfig, bindAddressFor, keepCandidates, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE } from "../media/rtc-config.js";
+import {
+  AudioSource,
+  OpusLevelMeter,
+  VideoSource,
+  VideoStreamStats,
+  Vp8Depacketizer,
+  packetizeVp8,
+  isVp8Keyframe,
+  describeVideoSource,
+  VP8_MAX_PICTURE_ID,
+  type AudioSourceSpec,
+  type VideoSourceSpec,
+  type VideoSourceOptions,
+  type VideoFrame,
+} from "../media/index.js";
 import { ConnectionError, DeniedError, InviteError, ConclaveError, ExitCode } from "../errors.js";
 import { nullLogger, type Logger } from "../log.js";
 import { SignallingClient } from "./signalling.js";
@@ -39,6 +53,8 @@ export interface JoinOptions {
   levels?: boolean;
   /** Milliseconds to wait for the relay to admit and connect us. */
   timeoutMs?: number;
+  /** Publish video (the relay then offers a video upload m-line); see publishVideo(). */
+  video?: boolean;
   /** Extra CA certificate(s) to trust for a wss relay (PEM). */
   ca?: string | Buffer;
   /** Signed join token, when the relay requires one (`conclave serve --auth`). */
@@ -58,16 +74,35 @@ export interface ReceivedAudio {
   sequenceNumber: number;
 }
 
+export interface ReceivedVideo {
+  peerId: string;
+  /** One whole, decrypted VP8 frame. */
+  frame: Buffer;
+  keyframe: boolean;
+  /** RTP timestamp, 90 kHz. */
+  timestamp: number;
+}
+
 export interface ParticipantEvents {
   event: [ConclaveEvent & { time: string }];
   audio: [ReceivedAudio];
+  video: [ReceivedVideo];
   closed: [];
+}
+
+interface RemoteVideo {
+  depacketizer: Vp8Depacketizer;
+  stats: VideoStreamStats;
+  receive: ReceiveStats;
+  lastPliAt: number;
 }
 
 interface RemotePeer {
   peerId: string;
+  video?: RemoteVideo;
   stats: ReceiveStats;
   meter: OpusLevelMeter | undefined;
+  meterRequested?: boolean;
   firstAudio: boolean;
 }
 
@@ -80,7 +115,17 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private signalling: SignallingClient;
   private pc: RTCPeerConnection | undefined;
   private upload: RTCRtpTransceiver | undefined;
+  private uploadVideo: RTCRtpTransceiver | undefined;
+  private videoSource: VideoSource | undefined;
+  private ownsVideoSource = false;
+  private videoListener: ((frame: VideoFrame) => void) | undefined;
+  private videoSequence = randomInt(0, 0xffff);
+  private readonly videoTimestampBase = randomInt(0, 0x7fffffff);
+  private readonly videoSsrc = randomInt(1, 0xffffffff);
+  private pictureId = randomInt(0, VP8_MAX_PICTURE_ID);
+  private sentVideoFrames = 0;
   private readonly midToPeer = new Map<string, string>();
+  private readonly videoPublishers = new Set<string>();
   private readonly subscribed = new WeakSet<object>();
   private readonly remotes = new Map<string, RemotePeer>();
   private source: AudioSource | undefined;
@@ -221,7 +266,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     signalling.on("close", ({ code, reason }) => {
       if (signalling === this.signalling && this.joinedAt > 0) this.connectionLost(reason || `relay-closed-${code}`);
     });
-    signalling.send({ type: "join", v: 1, room: this.invite.room, ...(this.options.token ? { token: this.options.token } : {}) });
+    signalling.send({
+      type: "join",
+      v: 1,
+      room: this.invite.room,
+      ...(this.options.token ? { token: this.options.token } : {}),
+      ...(this.options.video ? { video: true } : {}),
+    });
     try {
       await connected;
     } catch (err) {
@@ -290,7 +341,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.pc = undefined;
     this.offerChain = Promise.resolve();
     this.upload = undefined;
+    this.uploadVideo = undefined;
     this.midToPeer.clear();
+    this.videoPublishers.clear();
     for (const remote of this.remotes.values()) remote.meter?.free();
     this.remotes.clear();
     if (pc) void pc.close().catch(() => {});
@@ -397,8 +450,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       if (this.subscribed.has(track)) return;
       this.subscribed.add(track);
       const transceiver = pc.getTransceivers().find((t) => t.receiver.track === track);
-      if (!transceiver || transceiver === this.upload) return;
-      track.onReceiveRtp.subscribe((rtp) => this.handleRtp(transceiver, rtp));
+      if (!transceiver || transceiver === this.upload || transceiver === this.uploadVideo) return;
+      if (transceiver.kind === "video") track.onReceiveRtp.subscribe((rtp) => this.handleVideoRtp(transceiver, rtp));
+      else track.onReceiveRtp.subscribe((rtp) => this.handleRtp(transceiver, rtp));
     });
     pc.connectionStateChange.subscribe((state) => {
       this.log.debug("media connection state", { state, current: pc === this.pc });
@@ -417,16 +471,22 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       // checked: wait for it to connect first (bounded).
       await this.waitConnected(pc, 5000);
     }
-    for (const t of tracks) this.midToPeer.set(t.mid, t.peerId);
+    for (const t of tracks) {
+      this.midToPeer.set(t.mid, t.peerId);
+      if (t.kind === "video") this.videoPublishers.add(t.peerId);
+    }
     await pc.setRemoteDescription({ type: "offer", sdp });
     for (const transceiver of pc.getTransceivers()) {
       const mid = transceiver.mid;
       if (mid === null) continue;
-      if (!this.upload && !this.midToPeer.has(mid)) {
-        // The one m-line that carries no other publisher is ours to send on.
+      if (this.midToPeer.has(mid) || transceiver === this.upload || transceiver === this.uploadVideo) continue;
+      // The m-lines that carry no other publisher are ours to send on, one per kind.
+      if (transceiver.kind === "audio" && !this.upload) {
         this.upload = transceiver;
         transceiver.setDirection("sendonly");
-        continue;
+      } else if (transceiver.kind === "video" && !this.uploadVideo) {
+        this.uploadVideo = transceiver;
+        transceiver.setDirection("sendonly");
       }
     }
     const answer = await pc.createAnswer();
@@ -438,8 +498,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const peerId = transceiver.mid === null ? undefined : this.midToPeer.get(transceiver.mid);
     if (!peerId) return;
     let remote = this.remotes.get(peerId);
-    if (!remote) {
-      const created: RemotePeer = { peerId, stats: new ReceiveStats(), meter: undefined, firstAudio: false };
+    if (!remote || (this.options.levels && !remote.meter && !remote.meterRequested)) {
+      const created: RemotePeer = remote ?? { peerId, stats: new ReceiveStats(), meter: undefined, firstAudio: false };
+      created.meterRequested = true;
       remote = created;
       this.remotes.set(peerId, created);
       if (this.options.levels) {
@@ -464,6 +525,116 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
     remote.meter?.push(plaintext);
     this.emit("audio", { peerId, payload: plaintext, timestamp: rtp.header.timestamp, sequenceNumber: rtp.header.sequenceNumber });
+  }
+
+  private remoteFor(peerId: string): RemotePeer {
+    let remote = this.remotes.get(peerId);
+    if (!remote) {
+      remote = { peerId, stats: new ReceiveStats(), meter: undefined, firstAudio: false };
+      this.remotes.set(peerId, remote);
+    }
+    return remote;
+  }
+
+  /**
+   * Video receive path: RTP → reassemble whole frames (RFC 7741, the descriptor is in the clear) →
+   * SFrame decrypt the whole frame → only then is it VP8 a decoder or recorder can use. After a loss
+   * the stream waits for the next keyframe and asks the publisher for one (PLI, at most 1/s).
+   */
+  private handleVideoRtp(transceiver: RTCRtpTransceiver, rtp: RtpPacket): void {
+    const peerId = transceiver.mid === null ? undefined : this.midToPeer.get(transceiver.mid);
+    if (!peerId) return;
+    const remote = this.remoteFor(peerId);
+    const video = (remote.video ??= {
+      depacketizer: new Vp8Depacketizer(),
+      stats: new VideoStreamStats(),
+      receive: new ReceiveStats(90000),
+      lastPliAt: 0,
+    });
+    const now = Date.now();
+    video.receive.record(rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload.length, now);
+    let frames;
+    try {
+      frames = video.depacketizer.push({
+        sequenceNumber: rtp.header.sequenceNumber,
+        timestamp: rtp.header.timestamp,
+        marker: rtp.header.marker,
+        payload: rtp.payload,
+      });
+    } catch (err) {
+      this.log.debug("dropped a malformed video packet", { peerId, error: (err as Error).message });
+      return;
+    }
+    for (const assembled of frames) {
+      const plain = this.e2ee.decrypt(peerId, assembled.data);
+      if (!plain) continue;
+      const keyframe = isVp8Keyframe(plain);
+      if (keyframe) video.depacketizer.keyframeReceived();
+      else if (video.depacketizer.needsKeyframe) continue;
+      video.stats.recordVp8(plain);
+      this.emit("video", { peerId, frame: plain, keyframe, timestamp: assembled.timestamp });
+    }
+    if (video.depacketizer.needsKeyframe && now - video.lastPliAt > 1000) {
+      video.lastPliAt = now;
+      void transceiver.receiver.sendRtcpPLI(rtp.header.ssrc).catch(() => {});
+    }
+  }
+
+  /** Publish video from a source spec (starts its own ffmpeg) or a shared VideoSource. Needs `video: true` at join. */
+  async publishVideo(source: VideoSourceSpec | VideoSource, settings: Omit<VideoSourceOptions, "ffmpeg" | "logger"> = {}): Promise<void> {
+    await this.unpublishVideo();
+    if (!this.options.video) throw new ConclaveError("video-not-negotiated", "join with video enabled to publish video", ExitCode.usage);
+    if (source instanceof VideoSource) {
+      this.videoSource = source;
+      this.ownsVideoSource = false;
+    } else {
+      if (source.kind === "none") return;
+      if (!this.options.ffmpeg) throw new ConclaveError("ffmpeg-missing", "publishing video needs ffmpeg", ExitCode.media);
+      this.videoSource = await VideoSource.open(source, { ffmpeg: this.options.ffmpeg, logger: this.log.child("ffmpeg-video"), ...settings });
+      this.ownsVideoSource = true;
+    }
+    this.videoListener = (frame) => this.sendVideoFrame(frame);
+    this.videoSource.on("frame", this.videoListener);
+    this.emitEvent({ type: "publishing", source: source instanceof VideoSource ? "shared video" : describeVideoSource(source), ssrc: this.videoSsrc });
+  }
+
+  async unpublishVideo(): Promise<void> {
+    if (this.videoSource && this.videoListener) this.videoSource.off("frame", this.videoListener);
+    if (this.videoSource && this.ownsVideoSource) await this.videoSource.close();
+    this.videoSource = undefined;
+    this.videoListener = undefined;
+  }
+
+  /** One VP8 frame: encrypt it whole as one SFrame message, then packetize (RFC 7741) and send. */
+  sendVideoFrame(frame: { data: Uint8Array; timestamp90k: number }): void {
+    if (this.muted || this.closing || !this.uploadVideo) return;
+    const ciphertext = this.e2ee.encrypt(frame.data);
+    const timestamp = (this.videoTimestampBase + frame.timestamp90k) >>> 0;
+    const payloads = packetizeVp8(ciphertext, 1100, { pictureId: this.pictureId });
+    this.pictureId = (this.pictureId + 1) % (VP8_MAX_PICTURE_ID + 1);
+    payloads.forEach((payload, i) => {
+      const header = new RtpHeader({
+        payloadType: VP8_PAYLOAD_TYPE,
+        sequenceNumber: this.videoSequence,
+        timestamp,
+        ssrc: this.videoSsrc,
+        marker: i === payloads.length - 1,
+      });
+      this.videoSequence = (this.videoSequence + 1) & 0xffff;
+      this.sentBytes += payload.length;
+      void this.uploadVideo!.sender.sendRtp(new RtpPacket(header, payload)).catch(() => {});
+    });
+    this.sentVideoFrames++;
+  }
+
+  /** Does this member publish video (the relay offered us a video m-line for it)? */
+  publishesVideo(peerId: string): boolean {
+    return this.videoPublishers.has(peerId);
+  }
+
+  /** Frame rate, resolution and keyframe count of a member's video, when it publishes video. */
+  videoStatsOf(peerId: string): ReturnType<VideoStreamStats["snapshot"]> | undefined {
+    return this.remotes.get(peerId)?.video?.stats.snapshot();
   }
 
   /** Publish audio from a source spec (starts its own ffmpeg) or from a shared AudioSource. */
@@ -536,6 +707,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         decryptFailures: this.e2ee.peerDecryptFailures(peerId),
         levelDbfs: remote?.meter ? Math.round(remote.meter.level * 10) / 10 : null,
         speaking: remote?.meter?.speaking ?? false,
+        ...(remote?.video ? { video: videoSummary(remote.video, now) } : {}),
       });
     }
     return {
@@ -571,6 +743,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     clearInterval(this.pingTimer);
     this.connectedWaiter = undefined;
     await this.unpublish().catch(() => {});
+    await this.unpublishVideo().catch(() => {});
     if (this.signalling.open) {
       this.e2ee.sayGoodbye();
       this.signalling.send({ type: "leave" });
@@ -597,4 +770,18 @@ function describeSource(source: AudioSourceSpec | AudioSource): string {
     default:
       return source.kind;
   }
+}
+
+function videoSummary(video: RemoteVideo, now: number): NonNullable<PeerStats["video"]> {
+  const v = video.stats.snapshot();
+  const r = video.receive.snapshot(now);
+  return {
+    fps: Math.round(v.fps * 10) / 10,
+    width: v.width ?? 0,
+    height: v.height ?? 0,
+    frames: v.frames,
+    keyframes: v.keyframes,
+    packetsLost: r.packetsLost,
+    bitrateKbps: Math.round(r.bitrateKbps * 10) / 10,
+  };
 }

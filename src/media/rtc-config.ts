@@ -35,10 +35,19 @@ export function opusCodec(): RTCRtpCodecParameters {
   });
 }
 
+export function vp8Codec(): RTCRtpCodecParameters {
+  return new RTCRtpCodecParameters({
+    mimeType: "video/VP8",
+    clockRate: 90000,
+    payloadType: VP8_PAYLOAD_TYPE,
+    rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }],
+  });
+}
+
 export function buildPeerConfig(net: RtcNetworkOptions = {}): PeerConfig {
   const isIpv6 = net.bindAddress?.includes(":") ?? false;
   const config: PeerConfig = {
-    codecs: { audio: [opusCodec()], video: [] },
+    codecs: { audio: [opusCodec()], video: [vp8Codec()] },
     headerExtensions: { audio: [], video: [] },
     iceServers: net.iceServers ?? [],
     iceUseIpv4: !isIpv6,

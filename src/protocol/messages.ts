@@ -29,6 +29,8 @@ export const ClientMessage = z.discriminatedUnion("type", [
     room: id,
     /** Signed join token, when the relay requires one (`conclave serve --auth`). */
     token: z.string().max(4096).optional(),
+    /** The participant will publish video: the relay offers it a video upload m-line. */
+    video: z.boolean().optional(),
   }),
   z.object({ type: z.literal("answer"), sdp }),
   /** An opaque sealed envelope for one peer (`to`) or for every other member (no `to`). */

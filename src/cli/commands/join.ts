@@ -1,9 +1,9 @@
 import { createInterface } from "node:readline";
 import { Option, type Command } from "commander";
 import { Participant, type JoinOptions } from "../../client/index.js";
-import { parseAudioSource, AudioPlayer, type AudioOutput } from "../../media/index.js";
+import { parseAudioSource, parseVideoSource, AudioPlayer, type AudioOutput } from "../../media/index.js";
 import { createOutput, type Output } from "../output.js";
-import { ffmpegPath, identityFor, makeLogger, parseSeconds, parseSuite, readCa, waitForStop } from "../common.js";
+import { ffmpegPath, identityFor, makeLogger, parsePositiveInt, parseSeconds, parseSuite, parseVideoSize, readCa, waitForStop } from "../common.js";
 import type { CliContext } from "../commands.js";
 import { ExitCode } from "../../errors.js";
 
@@ -22,6 +22,10 @@ export interface JoinCliOptions {
   ascii?: boolean;
   token?: string;
   ca?: string;
+  video?: string;
+  videoSize?: [number, number];
+  fps?: number;
+  videoBitrate?: number;
 }
 
 export function registerJoin(program: Command, ctx: CliContext): void {
@@ -32,6 +36,10 @@ export function registerJoin(program: Command, ctx: CliContext): void {
     .option("--name <name>", "display name (sent end-to-end encrypted)", process.env.USER ?? "guest")
     .option("--audio <source>", "tone:FREQ | file:PATH | PATH | device:NAME | silence | none", "none")
     .option("--loop", "repeat a file source")
+    .option("--video <source>", "testsrc | file:PATH | device:/dev/videoN | screen | none", "none")
+    .option("--video-size <WxH>", "video size", parseVideoSize, [640, 360] as [number, number])
+    .option("--fps <n>", "video frames per second", parsePositiveInt("--fps", 60), 15)
+    .option("--video-bitrate <kbps>", "video bitrate in kbit/s", parsePositiveInt("--video-bitrate", 20000), 500)
     .option("--duration <seconds>", "leave after this many seconds", parseSeconds)
     .option("--headless", "no terminal UI: events on stdout (the default when stdout is not a terminal)")
     .option("--play [device]", "play what you receive through ffmpeg (default output device, or the one named)")
@@ -54,7 +62,8 @@ export function registerJoin(program: Command, ctx: CliContext): void {
 export async function runJoin(invite: string, opts: JoinCliOptions, out: Output, debug: boolean): Promise<number> {
   const log = makeLogger(debug);
   const source = parseAudioSource(opts.audio, { loop: Boolean(opts.loop) });
-  const needsFfmpeg = source.kind !== "none" || opts.play !== undefined;
+  const video = parseVideoSource(opts.video ?? "none", { loop: Boolean(opts.loop) });
+  const needsFfmpeg = source.kind !== "none" || video.kind !== "none" || opts.play !== undefined;
   const ffmpeg = needsFfmpeg ? ffmpegPath(opts.ffmpeg) : undefined;
   const identity = await identityFor(opts.identity);
   const interactive = !opts.headless && !opts.json && process.stdout.isTTY === true;
@@ -63,6 +72,7 @@ export async function runJoin(invite: string, opts: JoinCliOptions, out: Output,
     identity,
     noRecord: opts.record === false,
     suite: opts.suite ?? 4,
+    ...(video.kind !== "none" ? { video: true } : {}),
     ...(opts.token ? { token: opts.token } : {}),
     ...(opts.ca ? { ca: readCa(opts.ca) } : {}),
     logger: log.child("client"),
@@ -76,6 +86,14 @@ export async function runJoin(invite: string, opts: JoinCliOptions, out: Output,
       ...(opts.duration !== undefined ? { duration: opts.duration } : {}),
       ascii: Boolean(opts.ascii),
       ...(opts.play !== undefined ? { play: opts.play } : {}),
+      ...(video.kind !== "none"
+        ? {
+            video: {
+              spec: video,
+              settings: { width: (opts.videoSize ?? [640, 360])[0], height: (opts.videoSize ?? [640, 360])[1], fps: opts.fps ?? 15, bitrateKbps: opts.videoBitrate ?? 500 },
+            },
+          }
+        : {}),
     });
   }
   const participant = await Participant.join(invite, options);
@@ -88,6 +106,10 @@ export async function runJoin(invite: string, opts: JoinCliOptions, out: Output,
     player = p;
   }
   if (source.kind !== "none") await participant.publish(source);
+  if (video.kind !== "none") {
+    const [width, height] = opts.videoSize ?? [640, 360];
+    await participant.publishVideo(video, { width, height, fps: opts.fps ?? 15, bitrateKbps: opts.videoBitrate ?? 500 });
+  }
   // Headless chat: every line on stdin is sent to the room, end-to-end encrypted.
   const rl = process.stdin.isTTY ? undefined : createInterface({ input: process.stdin });
   rl?.on("line", (line) => {

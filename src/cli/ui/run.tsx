@@ -25,6 +25,7 @@ import { ConnectedCallApp, type UiActions } from "./App.js";
 import { bindParticipant } from "./bind.js";
 import { inputChoices, outputChoices, type DeviceLists } from "./DevicePicker.js";
 import type { CallStore } from "./state.js";
+import type { VideoSourceSpec } from "../../media/index.js";
 import { localeSupportsUnicode } from "./text.js";
 
 export interface InteractiveUiOptions {
@@ -32,6 +33,8 @@ export interface InteractiveUiOptions {
   duration?: number;
   /** Plain ASCII (also chosen automatically when the locale is not UTF-8). */
   ascii: boolean;
+  /** Video to publish once joined (the participant must have joined with `video: true`). */
+  video?: { spec: VideoSourceSpec; settings: { width: number; height: number; fps: number; bitrateKbps: number } };
   /** Start playing received audio: true for the default ALSA device, or `alsa:NAME` / `pulse[:NAME]` / a bare ALSA name. */
   play?: string | boolean;
 }
@@ -169,6 +172,14 @@ export async function runInteractive(invite: string, options: JoinOptions, sourc
         text: `cannot send ${describeAudioSource(source)}: ${(err as Error).message}; press d to choose another input`,
         at: Date.now(),
       });
+    }
+  }
+
+  if (ui.video) {
+    try {
+      await participant.publishVideo(ui.video.spec, ui.video.settings);
+    } catch (err) {
+      callStore.dispatch({ type: "warning", id: "publish-video", kind: "error", text: `cannot send video: ${(err as Error).message}`, at: Date.now() });
     }
   }
 
