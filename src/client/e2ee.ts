@@ -487,7 +487,8 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       }
     } catch (err) {
       this.stats.rejected++;
-      this.log.debug("dropped a malformed envelope body", { from: member.peerId, error: (err as Error).message });
+      // Only a code: a parser's message may quote the (decrypted) body.
+      this.log.debug("dropped a malformed envelope body", { from: member.peerId, code: err instanceof CryptoError ? err.code : (err as Error).name });
     }
   }
 
@@ -803,7 +804,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
         try {
           recovered = this.tryLazyRatchet(member, kid, payload);
         } catch (e) {
-          this.log.debug("lazy ratchet failed", { error: (e as Error).message });
+          this.log.debug("lazy ratchet failed", { peerId, error: (e as Error).name });
         }
         if (recovered) return recovered;
         this.stats.unknownKey++;
