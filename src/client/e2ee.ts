@@ -297,6 +297,8 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
   /** The relay says someone left. Returns whether it was a verified member. */
   onPeerLeft(peerId: string): boolean {
     this.clearPending(peerId);
+    // Even a peer that never proved membership: a hello the relay held back cannot bring it in later.
+    if (peerId !== this.selfId && this.departed.size < 100_000) this.departed.add(peerId);
     const member = this.members.get(peerId);
     if (!member) return false;
     this.removeMember(member);
@@ -509,11 +511,13 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       return;
     }
     if (body.suite !== this.options.suite) {
+      this.stats.rejected++;
       this.reportIntruder(from, `cipher suite ${body.suite} does not match this room's ${this.options.suite}`);
       return;
     }
     const owner = this.keyspaceOwner.get(body.keyspace);
     if ((owner !== undefined && owner !== from) || body.keyspace === this.keyspace) {
+      this.stats.rejected++;
       this.reportIntruder(from, "reused a key id space");
       return;
     }

@@ -507,6 +507,48 @@ describe("E2EE session: bad input is dropped and counted, never thrown, never pl
     assert.equal(a.s.stats.rejected, 0);
   });
 
+  it("a valid hello with another cipher suite or a key id space already taken is refused, counted and reported", async () => {
+    const room = new MemoryRoom();
+    const a = await room.join("a");
+    room.flush();
+    const hello = (from: string, suite: number, keyspace: number): Uint8Array =>
+      sealEnvelope({
+        keys: room.keys,
+        identity: generateIdentity(),
+        type: EnvelopeType.hello,
+        roomId: room.roomId,
+        from,
+        seq: 1n,
+        timeMs: Date.now(),
+        body: Buffer.from(
+          JSON.stringify({ kx: Buffer.from(generateKxKeyPair().publicKey).toString("base64url"), keyspace, name: from, role: "member", noRecord: false, muted: false, suite, reply: false }),
+        ),
+      });
+    const rejected = a.s.stats.rejected;
+    room.inject(a.id, "suite5", hello("suite5", 5, 1234));
+    room.inject(a.id, "thief", hello("thief", 4, a.s.keyspaceId));
+    assert.equal(a.s.stats.rejected, rejected + 2);
+    assert.deepEqual(room.eventsOf(a.id, "intruder").map((e) => (e as { peerId: string }).peerId), ["suite5", "thief"]);
+    assert.equal(a.s.members.size, 0);
+    assert.ok(!room.queue.some((w) => w.to === "suite5" || w.to === "thief"));
+  });
+
+  it("a hello the relay held back until its sender left does not bring it in", async () => {
+    const room = new MemoryRoom();
+    const a = await room.join("a");
+    room.flush();
+    const held: Wire[] = [];
+    room.tap = (w) => (w.to === a.id ? (held.push(w), "drop") : "deliver");
+    const b = await room.join("b");
+    room.flush();
+    room.tap = () => "deliver";
+    room.leave(b.id, false);
+    for (const w of held) room.inject(a.id, w.from, w.data);
+    room.flush();
+    assert.ok(!a.s.members.has(b.id));
+    assert.equal(a.s.stats.rejected, held.length);
+  });
+
   it("a closed session drops everything quietly", async () => {
     const room = new MemoryRoom();
     const a = await room.join("a");

@@ -205,3 +205,41 @@ test("evil relay (c): envelopes delivered in reverse order still converge; every
     proxy.reorderWindowMs = 0;
   }
 });
+
+test("evil relay (d): a dropped key update on a leave is asked for again; the call recovers without a decrypt failure", async () => {
+  const invite = newInvite(relay.url);
+  const a = await join(invite, "a", 350);
+  const b = await join(invite, "b", 570);
+  const c = await join(invite, "c", 790);
+  await allHear([a, b, c], "all three hear each other");
+  const { room, secret } = parseInvite(invite);
+  const keys = deriveRoomKeys(decodeRoomSecret(secret), room);
+  // Drop the first key update a sends b from now on: a's fresh key after c leaves.
+  let dropped = 0;
+  proxy.drop = (conn, message) => {
+    if (dropped > 0 || conn !== b.conn || message.type !== "relay" || message.from !== a.p.peerId) return false;
+    try {
+      const type = openEnvelope({ keys, roomId: room, from: message.from, to: b.p.peerId, data: Buffer.from(message.data, "base64url") }).type;
+      if (type !== EnvelopeType.key) return false;
+    } catch {
+      return false;
+    }
+    dropped++;
+    return true;
+  };
+  try {
+    await c.p.close();
+    await waitFor(() => a.events.some((e) => e.type === "key-rotated" && e.reason === "leave"), 5000, "a switches (at its deadline: b never acked)");
+    await waitFor(() => dropped === 1, 1000, "the relay to drop a's fresh key to b");
+    await waitFor(() => b.p.e2ee.stats.rekeyRequests >= 1, 5000, "b to ask a for its key");
+    const rotation = a.events.find((e) => e.type === "key-rotated" && e.reason === "leave");
+    assert.ok(rotation?.type === "key-rotated" && rotation.tookMs <= 1000, "the switch still happened within 1 s");
+    await new Promise((r) => setTimeout(r, 500));
+    const heard = await decodedDuring(b, 1000);
+    assert.ok((heard.get(a.p.peerId) ?? 0) >= 30, "b hears a again");
+    for (const m of [a, b]) assert.equal(m.p.e2ee.stats.decryptFailures, 0);
+  } finally {
+    proxy.drop = undefined;
+  }
+  await Promise.all([a.p.close(), b.p.close()]);
+});
