@@ -243,3 +243,30 @@ test("evil relay (d): a dropped key update on a leave is asked for again; the ca
   }
   await Promise.all([a.p.close(), b.p.close()]);
 });
+
+test("the relay's view (P2): no name, role, chat text or key in any signalling frame it carries", async () => {
+  const invite = newInvite(relay.url);
+  const names = ["Alice Liddell 7f3a", "Bob Dylan 91c2"];
+  const a = await join(invite, names[0]!, 360);
+  const b = await join(invite, names[1]!, 580);
+  await allHear([a, b], "a and b hear each other");
+  const chat = "the launch code is 0451-7f3a";
+  const got = new Promise<void>((resolve) => b.p.on("event", (e) => e.type === "chat" && e.text === chat && resolve()));
+  a.p.sendChat(chat);
+  a.p.setMuted(true);
+  await got;
+  const leaked = b.p.e2ee.exportReceiveKeysForTest().map((k) => Buffer.from(k.key));
+  assert.ok(leaked.length > 0);
+  const needles = [...names, chat, "recorder", "member"].map((t) => Buffer.from(t, "utf8"));
+  for (const conn of [a.conn, b.conn]) {
+    assert.ok(conn.frames.length > 10);
+    for (const text of conn.frames) {
+      const message = JSON.parse(text) as { data?: string };
+      const blobs = [Buffer.from(text, "utf8"), ...(message.data ? [Buffer.from(message.data, "base64url")] : [])];
+      for (const blob of blobs) {
+        for (const needle of [...needles, ...leaked]) assert.equal(blob.indexOf(needle), -1, "the relay carried metadata or a key in the clear");
+      }
+    }
+  }
+  await Promise.all([a.p.close(), b.p.close()]);
+});

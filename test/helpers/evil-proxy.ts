@@ -30,6 +30,8 @@ export class ProxiedConnection {
   readonly received: CapturedEnvelope[] = [];
   /** Envelopes this participant sent (client→relay). */
   readonly sent: CapturedEnvelope[] = [];
+  /** Every signalling frame in both directions, as text. */
+  readonly frames: string[] = [];
   private held: string[] = [];
   private holdTimer: NodeJS.Timeout | undefined;
 
@@ -46,6 +48,7 @@ export class ProxiedConnection {
 
   /** From the relay: record, then drop, hold (reorder) or pass on. */
   fromRelay(text: string): void {
+    this.frames.push(text);
     let message: ServerMessage;
     try {
       message = JSON.parse(text) as ServerMessage;
@@ -76,6 +79,7 @@ export class ProxiedConnection {
   }
 
   fromClient(text: string): void {
+    this.frames.push(text);
     try {
       const message = JSON.parse(text) as ClientMessage;
       if (message.type === "relay") this.sent.push({ from: this.peerId ?? "", to: message.to ?? "", data: message.data, at: Date.now() });
