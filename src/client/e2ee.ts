@@ -327,7 +327,9 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     member.keys.clear();
     member.latestKey = undefined;
     for (const kid of this.failedCandidates.keys()) if (splitKid(kid).keyspace === member.keyspace) this.failedCandidates.delete(kid);
-    if (this.pendingSwitch?.waiting.delete(member.peerId)) this.maybeSwitch();
+    // No switch here: a pending fresh key went to this member too; every caller draws a new one
+    // (rotateForLeave), which replaces it and keeps the pending deadline.
+    this.pendingSwitch?.waiting.delete(member.peerId);
     if (member.role === "recorder") this.announceRecording();
   }
 
