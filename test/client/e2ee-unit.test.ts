@@ -288,6 +288,27 @@ describe("E2EE session: membership and keys", () => {
     assert.ok(b.s.decrypt(a.id, a.s.encrypt(opus(1))), "b got the key of the second leave");
   });
 
+  it("P5: a leave while a switch waits only on the leaver's ack never switches to a key the leaver holds", async () => {
+    const room = new MemoryRoom();
+    const a = await room.join("a");
+    await room.join("b");
+    const c = await room.join("c");
+    const d = await room.join("d");
+    room.flush();
+    // c takes a's fresh key (after d leaves) but its ack never arrives: a waits on c alone.
+    room.tap = (w) => (w.from === c.id && w.type === EnvelopeType.ack ? "drop" : "deliver");
+    room.leave(d.id);
+    room.flush();
+    const leakedByC = keyRingFrom(c.s.exportReceiveKeysForTest(), 4);
+    assert.equal(room.eventsOf(a.id, "key-rotated").filter((e) => (e as { reason: string }).reason === "leave").length, 0);
+    room.leave(c.id);
+    room.flush();
+    const rotated = room.eventsOf(a.id, "key-rotated").filter((e) => (e as { reason: string }).reason === "leave");
+    assert.equal(rotated.length, 1, "one switch, to a key c never had");
+    assert.equal(ringDecrypts(leakedByC, 4, a.s.encrypt(opus(1)), true), false);
+    assertAllHear(room);
+  });
+
   it("a lost key message is recovered with a key request", async () => {
     const room = new MemoryRoom();
     const a = await room.join("a", { switchTimeoutMs: 50 });
