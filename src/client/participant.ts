@@ -715,6 +715,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       peers,
       sent: { packets: this.sentPackets, bytes: this.sentBytes },
       decryptFailures: this.e2ee.stats.decryptFailures,
+      unknownKey: this.e2ee.stats.unknownKey,
       rejected: this.e2ee.stats.rejected,
     };
   }
