@@ -491,6 +491,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
+    // A retired (inactive) m-line must never be reused for a later publisher: werift would drop its
+    // mid while the relay's next offer still lists it ("Transceiver with mid=N not found").
+    for (const t of pc.getTransceivers()) if (t.currentDirection === "inactive") t.usedForSender = true;
     this.signalling.send({ type: "answer", sdp: keepCandidates(pc.localDescription!.sdp, this.bindAddress) });
   }
 

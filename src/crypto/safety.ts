@@ -24,7 +24,25 @@ export const SAFETY_ITERATIONS = 5200;
 const GROUPS_PER_SIDE = 6;
 const CHUNK_BYTES = 5;
 
+/**
+ * Each half depends on one public key only, so it is computed once per key (5200 SHA-512 rounds,
+ * ~8 ms) and kept in a small cache; public keys are not secret. A process holding many members
+ * (bots, load tests) would otherwise spend N² of these.
+ */
+const sideCache = new Map<string, string[]>();
+const SIDE_CACHE_LIMIT = 4096;
+
 function side(key: Uint8Array): string[] {
+  const id = Buffer.from(key).toString("hex");
+  const cached = sideCache.get(id);
+  if (cached) return cached;
+  const computed = computeSide(key);
+  if (sideCache.size >= SIDE_CACHE_LIMIT) sideCache.delete(sideCache.keys().next().value!);
+  sideCache.set(id, computed);
+  return computed;
+}
+
+function computeSide(key: Uint8Array): string[] {
   let h: Buffer = createHash("sha512").update(LABEL).update(VERSION).update(key).digest();
   for (let i = 1; i < SAFETY_ITERATIONS; i++) {
     h = createHash("sha512").update(h).update(key).digest();
