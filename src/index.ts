@@ -24,6 +24,27 @@ export {
   type MemberInfo,
   type Role,
 } from "./client/index.js";
+export {
+  BotFleet,
+  Bot,
+  summarizeBots,
+  percentile,
+  distribution,
+  lossPercent,
+  runLoadtest,
+  startRelayProcess,
+  buildReport,
+  formatReport,
+  type BotFleetOptions,
+  type BotSnapshot,
+  type BotsSummary,
+  type Distribution,
+  type LoadtestOptions,
+  type LoadtestReport,
+  type LoadtestProgress,
+  type LoadtestEvent,
+  type RelayProcess,
+} from "./client/index.js";
 export { parseInvite, formatInvite, type Invite } from "./protocol/index.js";
 export {
   AudioSource,

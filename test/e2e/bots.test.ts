@@ -1,0 +1,110 @@
+/**
+ * Bots end to end over 127.0.0.1: a fleet in this process shares one encoder and every bot hears,
+ * authenticates and decrypts every publisher; `conclave bots --workers` spreads bots over worker
+ * processes and sums them up; `--video` says plainly that it is not there yet.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { Relay, Participant, newInvite, resolveFfmpeg, type ConclaveEvent } from "../../src/index.js";
+import { BotFleet } from "../../src/client/bots.js";
+import { liveFfmpegCount } from "../../src/media/index.js";
+import { runCli, stopCli, waitFor, type CliRun } from "../helpers/util.js";
+
+const ffmpeg = resolveFfmpeg().path;
+let relay: Relay;
+let url: string;
+const cleanups: (() => Promise<unknown> | void)[] = [];
+
+before(async () => {
+  relay = new Relay({ host: "127.0.0.1", port: 0 });
+  url = await relay.start();
+});
+
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+  await relay.close();
+});
+
+async function finish(run: CliRun, ms: number): Promise<number | null> {
+  const timer = setTimeout(() => run.kill("SIGKILL"), ms);
+  const { code } = await run.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+test("a fleet's publishers share one encoder and every bot decrypts every publisher", async () => {
+  const ffmpegBefore = liveFfmpegCount();
+  const fleet = new BotFleet({ invite: newInvite(url), audio: { kind: "tone", frequency: 440 }, ffmpeg, sampleIntervalMs: 200 });
+  cleanups.push(() => fleet.close());
+  // Joins 330 ms apart: this test is about sharing and decrypting, not about overlapping joins.
+  const publishers = await fleet.addMany(2, { publish: true, rampPerSecond: 3 });
+  const receivers = await fleet.addMany(3, { rampPerSecond: 3 });
+  assert.equal(liveFfmpegCount() - ffmpegBefore, 1, "one ffmpeg for both publishers");
+  assert.ok(fleet.bots.every((b) => b.state === "joined"), fleet.bots.map((b) => `${b.name}:${b.state}:${b.failure?.code ?? ""}`).join(" "));
+  const fingerprints = new Set(fleet.bots.map((b) => b.participant!.e2ee.fingerprint));
+  assert.equal(fingerprints.size, 5, "every bot has its own identity");
+  const pubIds = publishers.map((b) => b.peerId);
+  for (const r of receivers) assert.deepEqual(new Set(r.expected.map((b) => b.peerId)), new Set(pubIds));
+  const unheard = (): string[] =>
+    fleet.bots.flatMap((b) => pubIds.filter((id) => id !== b.peerId && !b.firstAudio.has(id)).map((id) => `${b.name} does not hear ${id}`));
+  await waitFor(() => unheard().length === 0, 10_000, "every bot to hear both publishers").catch((err: Error) => {
+    throw new Error(`${err.message}: ${unheard().join("; ")}`);
+  });
+  await waitFor(() => fleet.snapshots().every((s) => s.streams.filter((st) => pubIds.includes(st.peerId)).every((st) => st.packetsReceived >= 50)), 10_000, "a second of audio everywhere");
+
+  // A receiver leaves: everyone else rotates their sender key and says how long it took.
+  await fleet.remove(receivers[0]!, "test");
+  await waitFor(() => fleet.joined.every((b) => b.rotations.some((r) => r.reason === "leave")), 5000, "leave rotations");
+
+  const snapshots = fleet.snapshots();
+  for (const s of snapshots) {
+    assert.ok(s.joinMs! > 0, `${s.name} join time`);
+    assert.equal(s.decryptFailures, 0);
+    assert.deepEqual(s.missingAudio, []);
+    if (!s.publisher || s.peerId === pubIds[1]) assert.ok(s.audioMs! > 0, `${s.name} time to audio`);
+    for (const st of s.streams) assert.equal(st.packetsLost, 0, `${s.name} loss from ${st.peerId}`);
+  }
+  assert.equal(snapshots.find((s) => s.name === receivers[0]!.name)!.state, "left");
+  await fleet.close();
+  assert.equal(liveFfmpegCount(), ffmpegBefore, "the shared encoder stopped with the fleet");
+  assert.ok(fleet.bots.every((b) => b.state === "left"));
+});
+
+test("conclave bots --workers 2 runs the bots in two processes and summarises them all", async () => {
+  const invite = newInvite(url);
+  const observer = await Participant.join(invite, { name: "observer", statsIntervalMs: 0 });
+  cleanups.push(() => observer.close());
+  const seen: (ConclaveEvent & { time: string })[] = [];
+  observer.on("event", (e) => seen.push(e));
+  const run = runCli(["bots", invite, "--count", "4", "--workers", "2", "--audio", "tone:523", "--publishers", "2", "--duration", "2", "--ramp", "5", "--json"]);
+  cleanups.push(() => stopCli(run));
+  const code = await finish(run, 30_000);
+  assert.equal(code, 0, run.stderr.slice(-1500));
+  const joined = run.lines.filter((l) => l.type === "bot-joined");
+  assert.deepEqual(joined.map((l) => l.bot).sort(), ["bot-1", "bot-2", "bot-3", "bot-4"]);
+  assert.deepEqual(new Set(joined.map((l) => l.worker)), new Set([1, 2]));
+  const summary = run.lines.at(-1)!;
+  assert.equal(summary.type, "summary");
+  assert.equal(summary.count, 4);
+  assert.equal(summary.joined, 4);
+  assert.equal(summary.publishers, 2);
+  assert.equal(summary.decryptFailures, 0);
+  assert.equal(summary.packetsLost, 0);
+  assert.ok((summary.packetsReceived as number) > 0);
+  assert.equal((summary.workers as unknown[]).length, 2);
+  assert.equal(run.lines.filter((l) => l.type === "bot-report").length, 4);
+  assert.ok(!run.stdout.includes(invite.split("#")[1]!), "the invite secret is never printed");
+  // The observer met four authenticated members with the bot role, and heard the two publishers.
+  const bots = seen.filter((e): e is Extract<ConclaveEvent, { type: "peer-joined" }> & { time: string } => e.type === "peer-joined" && e.role === "bot");
+  assert.equal(new Set(bots.map((b) => b.name)).size, 4);
+  const heard = new Set(seen.flatMap((e) => (e.type === "first-audio" ? [e.peerId] : [])));
+  assert.equal(heard.size, 2, "the observer decrypted audio from both publishers");
+  await observer.close();
+});
+
+test("conclave bots --video is refused with a usage error until video bots exist", async () => {
+  const run = runCli(["bots", newInvite(url), "--count", "1", "--video", "testsrc"]);
+  const code = await finish(run, 10_000);
+  assert.equal(code, 2);
+  assert.match(run.stderr, /video bots are not available yet/);
+});
