@@ -9,6 +9,7 @@
  * ffmpeg as they are encoded (~50 frames/s, first frame ~60 ms after spawn). Without
  * `-page_duration` the 2018 ffmpeg's muxer holds a page for a whole second.
  */
+import { FLASH_BEEP_AUDIO_LAVFI } from "./video/video-source.js";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { MediaError, UsageError } from "../errors.js";
@@ -23,11 +24,13 @@ export type AudioSourceSpec =
   | { kind: "file"; path: string; loop: boolean }
   | { kind: "device"; name: string; backend: "alsa" | "pulse" }
   | { kind: "silence" }
+  /** A 1 kHz, 100 ms beep at every whole second, matching the video test pattern `testsrc:flash`. */
+  | { kind: "beep" }
   | { kind: "none" };
 
 const FORMS =
   "tone:FREQ (1-20000 Hz, e.g. tone:440), file:PATH or a path, device:NAME (ALSA, e.g. device:default), " +
-  "device:pulse:NAME or pulse:NAME (PulseAudio), silence, none";
+  "device:pulse:NAME or pulse:NAME (PulseAudio), silence, beep, none";
 
 /** Network inputs ffmpeg reads that we pass through as files without checking the filesystem. */
 const URL_LIKE = /^[a-z][a-z0-9+.-]*:\/\//i;
@@ -42,6 +45,7 @@ export function parseAudioSource(text: string, opts: { loop?: boolean } = {}): A
   if (s === "") throw bad("empty");
   if (s === "none") return { kind: "none" };
   if (s === "silence") return { kind: "silence" };
+  if (s === "beep") return { kind: "beep" };
   const colon = s.indexOf(":");
   const prefix = colon > 0 ? s.slice(0, colon) : "";
   const rest = colon > 0 ? s.slice(colon + 1) : "";
@@ -88,6 +92,7 @@ export function describeAudioSource(spec: AudioSourceSpec): string {
     case "device":
       return spec.backend === "pulse" ? `device:pulse:${spec.name}` : `device:${spec.name}`;
     case "silence":
+    case "beep":
     case "none":
       return spec.kind;
   }
@@ -129,6 +134,9 @@ export function audioSourceArgs(spec: Exclude<AudioSourceSpec, { kind: "none" }>
       break;
     case "silence":
       input.push("-re", "-f", "lavfi", "-i", "anullsrc=channel_layout=mono:sample_rate=48000");
+      break;
+    case "beep":
+      input.push("-re", "-f", "lavfi", "-i", FLASH_BEEP_AUDIO_LAVFI);
       break;
     case "file":
       input.push("-re");
