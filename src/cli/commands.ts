@@ -7,6 +7,9 @@ import { registerRecord } from "./commands/record.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerId } from "./commands/id.js";
 import { registerDemo } from "./commands/demo.js";
+import { registerToken } from "./commands/token.js";
+import { registerBots } from "./commands/bots.js";
+import { registerLoadtest } from "./commands/loadtest.js";
 
 export interface CliContext {
   setOutput(output: Output): void;
@@ -21,4 +24,7 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerDoctor(program, ctx);
   registerId(program, ctx);
   registerDemo(program, ctx);
+  registerToken(program, ctx);
+  registerBots(program, ctx);
+  registerLoadtest(program, ctx);
 }

@@ -63,3 +63,4 @@ export {
   type SenderKeySuite,
 } from "./sender-keys.js";
 export { safetyNumber, SAFETY_ITERATIONS } from "./safety.js";
+export * from "./token.js";
