@@ -30,7 +30,7 @@ import { nullLogger, type Logger } from "../log.js";
 import { SignallingClient } from "./signalling.js";
 import { ReceiveStats } from "./receive-stats.js";
 import { E2eeSession, type MemberInfo } from "./e2ee.js";
-import type { IdentityKeyPair } from "../crypto/index.js";
+import { sodiumReady, generateIdentity, type IdentityKeyPair } from "../crypto/index.js";
 import { stamp, type ConclaveEvent, type PeerStats } from "./events.js";
 
 export type Role = "member" | "recorder" | "bot";
@@ -141,6 +141,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private startedAt = 0;
   private closing = false;
   private reconnecting = false;
+  private identity: IdentityKeyPair | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly pings = new Map<number, number>();
   private pingId = 0;
@@ -169,7 +170,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       role: options.role ?? "member",
       noRecord: options.noRecord ?? false,
       suite: options.suite ?? 4,
-      ...(options.identity ? { identity: options.identity } : {}),
+      ...(this.identity ? { identity: this.identity } : {}),
       logger: this.log.child("e2ee"),
     });
   }
@@ -199,6 +200,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   private async connect(): Promise<void> {
     this.startedAt = Date.now();
+    // One identity for the whole session, kept across reconnects (a fresh one per session when the
+    // caller gives none), so members and recordings still know us after a relay restart.
+    await sodiumReady();
+    this.identity = this.options.identity ?? generateIdentity();
+    this.e2ee = this.newE2ee();
     if (this.options.levels) this.localMeter = await OpusLevelMeter.create();
     this.emitEvent({ type: "connecting", server: this.invite.server, room: this.invite.room });
     await this.establish(this.options.timeoutMs ?? 10_000);
