@@ -1,2 +1,3 @@
 export * from "./relay.js";
 export * from "./limits.js";
+export { roomPacketRate, AUDIO_PACKETS_PER_SECOND } from "./placement.js";

@@ -1,118 +1,368 @@
 /**
- * One participant as the relay sees it: a signalling socket, one werift PeerConnection, the upload
- * transceiver it receives the participant's media on, and one send-only transceiver per other
- * publisher in the room. The relay is always the offerer; offers are serialised per peer so there is
- * never glare, and a change that arrives while an offer is out is folded into the next one.
+ * One participant as a media engine sees it: a werift PeerConnection, the upload transceivers it
+ * receives the participant's audio (and, if it joined with video, video) on, and one send-only
+ * transceiver (a downlink) per other publisher and kind in the room. The relay is always the
+ * offerer; offers are serialised per peer so there is never glare, and changes that arrive while an
+ * offer is out, or shortly before one goes, are folded into one offer.
+ *
+ * The peer does not own the signalling socket: it hands messages for the participant to `signal`
+ * and the media engine (./media-engine.ts) routes them, in this thread or through the main thread.
  */
-import { randomBytes } from "node:crypto";
-import { RTCPeerConnection, type RTCRtpTransceiver, type RtpPacket, type RTCRtpSender } from "werift";
-import type { WebSocket } from "ws";
-import { encodeMessage, type ServerMessage, type TrackMapping } from "../protocol/index.js";
+import { randomInt } from "node:crypto";
+import { PictureLossIndication, RTCPeerConnection, RtcpPayloadSpecificFeedback, type RTCRtpTransceiver, type RtpPacket } from "werift";
+import type { MediaKind } from "./downlink.js";
+import type { ServerMessage, TrackMapping } from "../protocol/index.js";
 import type { PeerConfig } from "../media/rtc-config.js";
 import type { Logger } from "../log.js";
+import { GenericDownlink, LeanDownlink, type Downlink } from "./downlink.js";
+import { SrtpOutput } from "./srtp-output.js";
 
-export type RtpListener = (peer: RelayPeer, rtp: RtpPacket) => void;
+export type ForwardingMode = "lean" | "generic";
+
+export interface PeerHooks {
+  /** A message for the participant's signalling socket. */
+  signal(peer: RelayPeer, message: ServerMessage): void;
+  /** An RTP packet from the participant's upload (after SRTP). */
+  rtp(peer: RelayPeer, rtp: RtpPacket, kind: MediaKind): void;
+  /** A subscriber lost a picture: `publisherId` should send a keyframe (RTCP PLI, RFC 4585 §6.3.1). */
+  keyframeWanted(publisherId: string): void;
+  /** The set of downlinks that can carry media changed. */
+  downlinksChanged(peer: RelayPeer): void;
+  /** The peer cannot continue (`ice-failed`, `answer-timeout`). */
+  failed(peer: RelayPeer, reason: string): void;
+}
+
+interface DownlinkSlot {
+  publisherId: string;
+  kind: MediaKind;
+  transceiver: RTCRtpTransceiver;
+  /** The participant has answered an offer that carries this m-line. */
+  negotiated: boolean;
+}
+
+/** Sequence-number accounting of the upload, RFC 3550 §A.1 (extended highest sequence number). */
+export class UploadCounter {
+  received = 0;
+  private base = -1;
+  private maxExt = -1;
+  private cycles = 0;
+
+  record(seq: number): void {
+    this.received++;
+    if (this.base < 0) {
+      this.base = seq;
+      this.maxExt = seq;
+      return;
+    }
+    const max = this.maxExt & 0xffff;
+    const delta = (seq - max) & 0xffff;
+    if (delta !== 0 && delta < 0x8000) {
+      if (seq < max) this.cycles += 0x10000;
+      this.maxExt = this.cycles + seq;
+    }
+  }
+
+  get expected(): number {
+    return this.base < 0 ? 0 : this.maxExt - this.base + 1;
+  }
+
+  get lost(): number {
+    return Math.max(0, this.expected - this.received);
+  }
+}
+
+/** Keyframe requests to one publisher: at most one per this interval (several subscribers may ask). */
+const KEYFRAME_REQUEST_INTERVAL_MS = 500;
+/** How long one offer may hold the engine's offer queue. */
+const OFFER_TASK_TIMEOUT_MS = 3000;
+/** A participant that sends nothing is taken to be connected this long after the relay is. */
+const READY_FALLBACK_MS = 1500;
+/**
+ * How long a renegotiation waits for more changes to fold into the same offer: 25 ms plus 5 ms per
+ * other member, at most 250 ms (a 40-person room: 220 ms). The newcomer's own offer never waits.
+ */
+const RENEGOTIATION_DELAY_MS = 25;
+const RENEGOTIATION_DELAY_PER_PEER_MS = 5;
+const RENEGOTIATION_DELAY_MAX_MS = 250;
+/** Sender reports go out every 2–3 s per subscriber (RFC 3550 §6.2 allows far more). */
+const SR_INTERVAL_MS = 2000;
+/** Reports per compound SRTCP packet: 16 × 28 bytes stays well inside one MTU. */
+const SR_PER_PACKET = 16;
+
+/**
+ * Runs offer creation one task at a time, with a turn of the event loop between tasks. werift
+ * builds a 40-m-line offer in 10–20 ms of synchronous work; a room's worth of them back to back
+ * would stall packet forwarding and answers to ICE consent checks (werift drops a connection whose
+ * consent checks go unanswered for 30 s, and waits only 500 ms for each answer).
+ */
+export class OfferQueue {
+  private readonly first: (() => void)[] = [];
+  private readonly later: (() => void)[] = [];
+  private running = false;
+
+  /**
+   * Run `task` when its turn comes; `urgent` tasks (a newcomer's first offer) go before the rest.
+   * The queue moves on after OFFER_TASK_TIMEOUT_MS even if a task has not settled: werift never
+   * settles an offer on a PeerConnection closed under it (a participant leaving mid-offer).
+   */
+  run(task: () => Promise<void>, urgent = false): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      (urgent ? this.first : this.later).push(() => {
+        let done = false;
+        const next = (): void => {
+          if (done) return;
+          done = true;
+          clearTimeout(watchdog);
+          this.running = false;
+          this.pump();
+        };
+        const watchdog = setTimeout(next, OFFER_TASK_TIMEOUT_MS);
+        task().then(resolve, reject).finally(next);
+      });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.running || (this.first.length === 0 && this.later.length === 0)) return;
+    this.running = true;
+    setImmediate(() => (this.first.shift() ?? this.later.shift())!());
+  }
+}
+
+export interface RelayPeerOptions {
+  id: string;
+  roomId: string;
+  config: PeerConfig;
+  mode: ForwardingMode;
+  /** The participant publishes video: offer it a video upload m-line. */
+  video: boolean;
+  log: Logger;
+  answerTimeoutMs: number;
+  hooks: PeerHooks;
+  /** Applied to every offer before it leaves (drops candidates the operator did not name). */
+  filterSdp?: (sdp: string) => string;
+  /** Offers are made one at a time per engine (see OfferQueue). */
+  offers?: OfferQueue;
+}
+
+/** Slot key: one m-line per publisher and kind. */
+const slotKey = (publisherId: string, kind: MediaKind): string => (kind === "video" ? `v:${publisherId}` : publisherId);
 
 export class RelayPeer {
   readonly id: string;
+  readonly roomId: string;
+  readonly video: boolean;
   readonly pc: RTCPeerConnection;
   readonly upload: RTCRtpTransceiver;
-  /** publisher peer id → the transceiver that carries its audio to this peer. */
-  private readonly downlinks = new Map<string, RTCRtpTransceiver>();
-  /** Hot-path lookup: publisher id → sender, only while the transport is connected. */
-  readonly senders = new Map<string, RTCRtpSender>();
+  readonly uploadVideo: RTCRtpTransceiver | undefined;
+  /** SSRC of the participant's video upload, for keyframe requests. */
+  private uploadVideoSsrc: number | undefined;
+  private lastKeyframeRequest = 0;
+  /**
+   * Sender SSRC of our keyframe requests: one the participant has never seen. werift routes RTCP
+   * feedback by its sender SSRC first, so a PLI that named an SSRC from our offer would land on the
+   * participant's receiver for that m-line instead of its video sender.
+   */
+  private readonly feedbackSsrc = randomInt(1, 0xffffffff);
+  readonly uploadCounter = new UploadCounter();
+  /** uploadCounter.received at the engine's last load report. */
+  reportedUploads = 0;
+  /** slotKey(publisher, kind) → the m-line that carries that publisher's media of that kind here. */
+  private readonly slots = new Map<string, DownlinkSlot>();
+  /** Downlinks that can carry media now (negotiated, transport connected). */
+  active: Downlink[] = [];
+  private output: SrtpOutput | undefined;
   private offerOutstanding = false;
   private renegotiate = false;
+  private negotiationScheduled = false;
+  private offered: DownlinkSlot[] = [];
+  /** The participant has answered an offer (its transport may still be connecting). */
+  private answered = false;
+  /** A renegotiation waits until the participant's end of the transport is up (see negotiate). */
+  private waitingForConnection = false;
+  /** The participant's end of DTLS-SRTP is up: it has sent us SRTP or SRTCP, or time has passed. */
+  private peerReady = false;
+  private readyTimer: NodeJS.Timeout | undefined;
+  private readyWatch: (() => void)[] = [];
   private answerTimer: NodeJS.Timeout | undefined;
-  private readonly seenTracks = new Set<string>();
+  private reportTimer: NodeJS.Timeout | undefined;
+  private readonly seenTracks = new WeakSet<object>();
   closed = false;
   connected = false;
-  alive = true;
 
-  constructor(
-    readonly socket: WebSocket,
-    readonly roomId: string,
-    config: PeerConfig,
-    private readonly log: Logger,
-    private readonly answerTimeoutMs: number,
-    onRtp: RtpListener,
-    onFailed: (peer: RelayPeer, reason: string) => void,
-  ) {
-    this.id = randomBytes(9).toString("base64url");
-    this.pc = new RTCPeerConnection(config);
+  private readonly mode: ForwardingMode;
+  private readonly log: Logger;
+  private readonly answerTimeoutMs: number;
+  private readonly hooks: PeerHooks;
+  private readonly filterSdp: (sdp: string) => string;
+  private readonly offers: OfferQueue;
+
+  constructor(options: RelayPeerOptions) {
+    this.id = options.id;
+    this.roomId = options.roomId;
+    this.video = options.video;
+    this.mode = options.mode;
+    this.log = options.log;
+    this.answerTimeoutMs = options.answerTimeoutMs;
+    this.hooks = options.hooks;
+    this.filterSdp = options.filterSdp ?? ((sdp) => sdp);
+    this.offers = options.offers ?? new OfferQueue();
+    // max-bundle: every m-line rides one transport from the start. Without it werift gives an m-line
+    // added before the first answer (a publisher joining while this peer connects) its own ICE and
+    // DTLS transport, which the participant never connects, and the whole connection fails.
+    this.pc = new RTCPeerConnection({ ...options.config, bundlePolicy: "max-bundle" });
     this.upload = this.pc.addTransceiver("audio", { direction: "recvonly" });
+    this.uploadVideo = options.video ? this.pc.addTransceiver("video", { direction: "recvonly" }) : undefined;
     // onTrack fires again on every renegotiation: subscribe to each remote track once.
     this.upload.onTrack.subscribe((track) => {
-      const key = track.id ?? String(track.ssrc);
-      if (this.seenTracks.has(key)) return;
-      this.seenTracks.add(key);
-      track.onReceiveRtp.subscribe((rtp) => onRtp(this, rtp));
+      if (this.seenTracks.has(track)) return;
+      this.seenTracks.add(track);
+      track.onReceiveRtp.subscribe((rtp) => this.hooks.rtp(this, rtp, "audio"));
+    });
+    this.uploadVideo?.onTrack.subscribe((track) => {
+      if (this.seenTracks.has(track)) return;
+      this.seenTracks.add(track);
+      this.uploadVideoSsrc = track.ssrc;
+      track.onReceiveRtp.subscribe((rtp) => {
+        this.uploadVideoSsrc = rtp.header.ssrc;
+        this.hooks.rtp(this, rtp, "video");
+      });
     });
     this.pc.connectionStateChange.subscribe((state) => {
       if (state === "connected") {
         this.connected = true;
-        this.refreshSenders();
+        this.refreshDownlinks();
+        this.watchPeerReady();
       } else if (state === "failed" || state === "closed") {
         this.connected = false;
-        this.senders.clear();
-        if (state === "failed") onFailed(this, "ice-failed");
+        this.setActive([]);
+        if (state === "failed" && !this.closed) {
+          this.log.info("media connection failed", {
+            peer: this.id,
+            ice: this.pc.iceConnectionState,
+            dtls: this.pc.dtlsTransports.map((t) => t.state).join(","),
+          });
+          this.hooks.failed(this, "ice-failed");
+        }
       }
     });
-  }
-
-  send(message: ServerMessage): void {
-    if (this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(encodeMessage(message));
-  }
-
-  /** Start forwarding `publisherId`'s audio to this peer (takes effect after renegotiation). */
-  addPublisher(publisherId: string): void {
-    if (this.closed || this.downlinks.has(publisherId)) return;
-    const transceiver = this.pc.addTransceiver("audio", { direction: "sendonly" });
-    this.downlinks.set(publisherId, transceiver);
-    void this.negotiate();
-  }
-
-  /** Stop forwarding `publisherId`'s audio; its m-line goes inactive. */
-  removePublisher(publisherId: string): void {
-    const transceiver = this.downlinks.get(publisherId);
-    if (!transceiver) return;
-    this.downlinks.delete(publisherId);
-    this.senders.delete(publisherId);
-    if (this.closed) return;
-    transceiver.setDirection("inactive");
-    void this.negotiate();
-  }
-
-  private refreshSenders(): void {
-    this.senders.clear();
-    if (!this.connected) return;
-    for (const [publisherId, transceiver] of this.downlinks) {
-      if (transceiver.mid !== null) this.senders.set(publisherId, transceiver.sender);
+    if (this.mode === "lean") {
+      this.reportTimer = setInterval(() => this.sendReports(), SR_INTERVAL_MS + Math.floor(Math.random() * 1000));
+      this.reportTimer.unref();
     }
   }
 
-  async negotiate(): Promise<void> {
+  /**
+   * Start forwarding `publisherId`'s audio, and its video if it publishes video, to this peer
+   * (media flows once the peer answers).
+   */
+  addPublisher(publisherId: string, video = false): void {
+    if (this.closed) return;
+    let added = false;
+    for (const kind of video ? (["audio", "video"] as const) : (["audio"] as const)) {
+      const key = slotKey(publisherId, kind);
+      if (this.slots.has(key)) continue;
+      const transceiver = this.pc.addTransceiver(kind, { direction: "sendonly" });
+      if (kind === "video") {
+        // A subscriber that lost a picture asks us (the sender it sees) for a keyframe.
+        transceiver.sender.onPictureLossIndication.subscribe(() => this.hooks.keyframeWanted(publisherId));
+      }
+      this.slots.set(key, { publisherId, kind, transceiver, negotiated: false });
+      added = true;
+    }
+    if (added) this.scheduleNegotiation(this.answered ? this.renegotiationDelay() : 0);
+  }
+
+  /** Stop forwarding `publisherId`'s media at once; its m-lines go inactive in the next offer. */
+  removePublisher(publisherId: string): void {
+    const gone = [slotKey(publisherId, "audio"), slotKey(publisherId, "video")].flatMap((key) => {
+      const slot = this.slots.get(key);
+      if (!slot) return [];
+      this.slots.delete(key);
+      return [slot];
+    });
+    if (gone.length === 0) return;
+    if (this.active.some((d) => d.publisherId === publisherId)) {
+      this.setActive(this.active.filter((d) => d.publisherId !== publisherId));
+    }
+    if (this.closed) return;
+    for (const slot of gone) slot.transceiver.setDirection("inactive");
+    this.scheduleNegotiation(this.renegotiationDelay());
+  }
+
+  /** Ask the participant for a video keyframe (RTCP PLI on its video upload), at most twice a second. */
+  requestKeyframe(): void {
+    const ssrc = this.uploadVideoSsrc;
+    const now = Date.now();
+    if (!this.uploadVideo || ssrc === undefined || this.closed || now - this.lastKeyframeRequest < KEYFRAME_REQUEST_INTERVAL_MS) return;
+    this.lastKeyframeRequest = now;
+    // RFC 4585 §6.3.1: PLI, media source = the participant's video SSRC.
+    const pli = new RtcpPayloadSpecificFeedback({ feedback: new PictureLossIndication({ senderSsrc: this.feedbackSsrc, mediaSsrc: ssrc }) });
+    this.uploadVideo.sender.dtlsTransport?.sendRtcp([pli]).catch(() => {});
+  }
+
+  /** Bigger rooms wait longer, so a burst of joins folds into fewer, bigger offers. */
+  private renegotiationDelay(): number {
+    return Math.min(RENEGOTIATION_DELAY_MAX_MS, RENEGOTIATION_DELAY_MS + RENEGOTIATION_DELAY_PER_PEER_MS * this.slots.size);
+  }
+
+  /**
+   * Fold every change made before the offer goes out into one offer: the first offer goes after
+   * this turn of the event loop, a renegotiation `delayMs` later, so a burst of joins costs each
+   * member one renegotiation (werift needs ~10–30 ms of CPU per side for a 40-m-line offer).
+   */
+  scheduleNegotiation(delayMs = 0): void {
+    if (this.negotiationScheduled || this.closed) return;
+    this.negotiationScheduled = true;
+    const run = (): void => {
+      this.negotiationScheduled = false;
+      void this.negotiate();
+    };
+    if (delayMs > 0) setTimeout(run, delayMs);
+    else setImmediate(run);
+  }
+
+  private async negotiate(): Promise<void> {
     if (this.closed) return;
     if (this.offerOutstanding) {
       this.renegotiate = true;
       return;
     }
+    // werift (as the answering participant) corrupts its m-line ids when a renegotiation lands
+    // before its own end of the transport has connected, and the relay's end connects first (it
+    // is the DTLS server). Once the first offer is answered, renegotiate only when both are up.
+    if (this.answered && !this.peerReady) {
+      this.waitingForConnection = true;
+      return;
+    }
     this.offerOutstanding = true;
     this.renegotiate = false;
     try {
-      const offer = await this.pc.createOffer();
-      await this.pc.setLocalDescription(offer);
+      // One offer at a time per engine, yielding to I/O in between: a burst of joins must not
+      // hold up forwarding (or ICE consent answers) for the whole room's renegotiations.
+      await this.offers.run(async () => {
+        if (this.closed) return;
+        const offer = await this.pc.createOffer();
+        await this.pc.setLocalDescription(offer);
+      }, !this.answered);
       if (this.closed) return;
       const tracks: TrackMapping[] = [];
-      for (const [peerId, transceiver] of this.downlinks) {
-        if (transceiver.mid !== null) tracks.push({ mid: transceiver.mid, peerId, kind: "audio" });
+      const offered: DownlinkSlot[] = [];
+      for (const slot of this.slots.values()) {
+        const mid = slot.transceiver.mid;
+        if (mid !== null) {
+          tracks.push({ mid, peerId: slot.publisherId, kind: slot.kind });
+          offered.push(slot);
+        }
       }
-      this.send({ type: "offer", sdp: this.pc.localDescription!.sdp, tracks });
+      this.offered = offered;
+      this.hooks.signal(this, { type: "offer", sdp: this.filterSdp(this.pc.localDescription!.sdp), tracks });
       this.answerTimer = setTimeout(() => {
         this.log.warn("peer did not answer the offer in time", { peer: this.id });
-        this.socket.close(4008, "answer timeout");
+        this.hooks.failed(this, "answer-timeout");
       }, this.answerTimeoutMs);
+      this.answerTimer.unref();
     } catch (err) {
       this.offerOutstanding = false;
       this.log.warn("offer failed", { peer: this.id, error: (err as Error).message });
@@ -124,19 +374,107 @@ export class RelayPeer {
     clearTimeout(this.answerTimer);
     try {
       await this.pc.setRemoteDescription({ type: "answer", sdp });
+      this.answered = true;
+      for (const slot of this.offered) slot.negotiated = true;
     } finally {
       this.offerOutstanding = false;
     }
-    this.refreshSenders();
-    if (this.renegotiate) await this.negotiate();
+    this.refreshDownlinks();
+    if (this.renegotiate) this.scheduleNegotiation();
+  }
+
+  /** Rebuild the downlinks that can carry media: negotiated m-lines on a connected transport. */
+  refreshDownlinks(): void {
+    if (this.closed || !this.connected) {
+      this.setActive([]);
+      return;
+    }
+    if (this.mode === "lean") {
+      // BUNDLE: every m-line rides the same DTLS transport.
+      const dtls = this.upload.sender.dtlsTransport;
+      if (!this.output?.isFor(dtls)) this.output = SrtpOutput.of(dtls);
+      if (!this.output) {
+        this.setActive([]);
+        return;
+      }
+    }
+    const next: Downlink[] = [];
+    for (const slot of this.slots.values()) {
+      const { transceiver, publisherId, kind } = slot;
+      const sender = transceiver.sender;
+      const codec = sender.codec;
+      if (!slot.negotiated || transceiver.mid === null || !codec || this.slots.get(slotKey(publisherId, kind)) !== slot) continue;
+      const existing = this.active.find((d) => d.publisherId === publisherId && d.kind === kind);
+      if (this.mode === "generic") {
+        next.push(existing ?? new GenericDownlink(publisherId, kind, sender));
+        continue;
+      }
+      const output = this.output!;
+      if (existing instanceof LeanDownlink && existing.output === output && existing.ssrc === sender.ssrc) {
+        next.push(existing);
+        continue;
+      }
+      next.push(new LeanDownlink(publisherId, kind, sender.ssrc, codec.payloadType, codec.clockRate, output));
+    }
+    this.setActive(next);
+  }
+
+  private setActive(next: Downlink[]): void {
+    const same = next.length === this.active.length && next.every((d, i) => d === this.active[i]);
+    if (same) return;
+    this.active = next;
+    this.hooks.downlinksChanged(this);
+  }
+
+  private sendReports(): void {
+    const output = this.output;
+    if (!output || this.closed || !this.connected) return;
+    const now = Date.now();
+    const reports = [];
+    for (const d of this.active) {
+      if (!(d instanceof LeanDownlink)) continue;
+      const sr = d.senderReport(now);
+      if (sr) reports.push(sr);
+    }
+    for (let i = 0; i < reports.length; i += SR_PER_PACKET) {
+      output.dtls.sendRtcp(reports.slice(i, i + SR_PER_PACKET)).catch(() => {});
+    }
+  }
+
+  /**
+   * The relay's end connects first; the participant's end is up once it sends SRTP or SRTCP (a
+   * publisher's audio, a receiver report), or, for a silent participant, after READY_FALLBACK_MS.
+   */
+  private watchPeerReady(): void {
+    if (this.peerReady || this.readyTimer) return;
+    const ready = (): void => {
+      if (this.peerReady) return;
+      this.peerReady = true;
+      clearTimeout(this.readyTimer);
+      for (const stop of this.readyWatch) stop();
+      this.readyWatch = [];
+      if (this.waitingForConnection) {
+        this.waitingForConnection = false;
+        this.scheduleNegotiation();
+      }
+    };
+    for (const dtls of this.pc.dtlsTransports) {
+      this.readyWatch.push(dtls.onRtp.subscribe(ready).unSubscribe, dtls.onRtcp.subscribe(ready).unSubscribe);
+    }
+    this.readyTimer = setTimeout(ready, READY_FALLBACK_MS);
+    this.readyTimer.unref();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.answerTimer);
-    this.senders.clear();
-    this.downlinks.clear();
+    clearTimeout(this.readyTimer);
+    for (const stop of this.readyWatch) stop();
+    this.readyWatch = [];
+    clearInterval(this.reportTimer);
+    this.slots.clear();
+    this.setActive([]);
     try {
       await this.pc.close();
     } catch {

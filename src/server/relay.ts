@@ -1,20 +1,31 @@
 /**
- * The relay: an HTTP server with a WebSocket signalling endpoint (`/ws`) and a werift SFU that
- * forwards every participant's media to every other participant in the same room. It forwards
- * SFrame ciphertext it cannot read; it never holds a key (docs/security.md).
+ * The relay: an HTTP server with a WebSocket signalling endpoint (`/ws`) and an SFU that forwards
+ * every participant's media to every other participant in the same room. It forwards SFrame
+ * ciphertext it cannot read; it never holds a key (docs/security.md).
+ *
+ * Threads: the main thread does HTTP, signalling, admission and placement; media runs in media
+ * engines (./media-engine.ts), one worker thread per core by default (./engine-pool.ts). Each
+ * participant's PeerConnection lives on one engine; a room may span engines (./placement.ts).
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { EventEmitter } from "node:events";
+import { randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket, type RawData } from "ws";
 import type { RtpPacket } from "werift";
-import { parseClientMessage, ProtocolError, encodeMessage, PROTOCOL_VERSION, type ClientMessage } from "../protocol/index.js";
-import { buildPeerConfig, type PeerConfig } from "../media/rtc-config.js";
+import { parseClientMessage, ProtocolError, encodeMessage, PROTOCOL_VERSION, type ClientMessage, type ServerMessage } from "../protocol/index.js";
+import type { RtcNetworkOptions } from "../media/rtc-config.js";
 import { nullLogger, type Logger } from "../log.js";
 import { ConclaveError, ExitCode } from "../errors.js";
 import { defaultLimits, type RelayLimits } from "./limits.js";
-import { RelayPeer } from "./peer.js";
+import { EnginePool } from "./engine-pool.js";
+import type { EngineEvent, EngineStats } from "./engine-protocol.js";
+import type { ForwardingMode } from "./peer.js";
+import { AUDIO_PACKETS_PER_SECOND, PUBLISHER_GRACE_MS, choosePlacement, roomPacketRate, spreadPlacement } from "./placement.js";
+
+export type { ForwardingMode } from "./peer.js";
 
 export interface RelayOptions {
   host?: string;
@@ -28,6 +39,22 @@ export interface RelayOptions {
   logger?: Logger;
   /** Called for every RTP packet the relay forwards (after SRTP, i.e. the SFrame payload): `--pcap`. */
   onForward?: (peerId: string, rtp: RtpPacket) => void;
+  /**
+   * Media worker threads. Default: one per core (at most 8) when there are two or more cores,
+   * otherwise 0. 0 runs media in the main thread.
+   */
+  workers?: number;
+  /**
+   * Forwarding path: "lean" (default) rewrites the RTP header and SRTP-protects and sends each
+   * packet in one call; "generic" goes through werift's RTCRtpSender.sendRtp (for comparisons).
+   */
+  forwarding?: ForwardingMode;
+  /**
+   * Where participants' media goes: "room" (default) keeps a room on one engine until that engine
+   * carries more than its share, then spreads it; "spread" puts every participant on the least
+   * loaded engine (every room crosses engines; for tests and measurements).
+   */
+  placement?: "room" | "spread";
 }
 
 export interface RelayEvents {
@@ -37,31 +64,74 @@ export interface RelayEvents {
   closed: [];
 }
 
+interface Member {
+  id: string;
+  roomId: string;
+  socket: WebSocket;
+  engine: number;
+  /** Joined with `video: true`: publishes video besides audio. */
+  video: boolean;
+  /** Has sent audio (engines report it); see isPublisher. */
+  published: boolean;
+  joinedAt: number;
+  closed: boolean;
+}
+
 interface Room {
   id: string;
-  peers: Map<string, RelayPeer>;
+  members: Map<string, Member>;
+  /** Engines told to link this room, as last sent. */
+  engines: Set<number>;
 }
 
 export interface RelayStats {
   rooms: number;
   participants: number;
+  /** RTP packets handed to the network for subscribers (engines report every second). */
   forwardedPackets: number;
   refusedJoins: number;
   protocolErrors: number;
+  /** Media engines (worker threads, or 1 in the main thread). */
+  engines: number;
+  /** Admission estimate of forwarded packets/s: publishers × (members − 1) × 50 per room (./placement.ts). */
+  estimatedPacketsPerSecond: number;
+  /** Upload packets received, and missing by sequence number, across engines. */
+  receivedPackets: number;
+  uploadLost: number;
+  uploadExpected: number;
+}
+
+/** Default media worker count: one per core, at most 8, none on a single core. */
+export function defaultWorkerCount(): number {
+  const cores = availableParallelism();
+  return cores >= 2 ? Math.min(cores, 8) : 0;
 }
 
 export class Relay extends EventEmitter<RelayEvents> {
   private readonly options: RelayOptions;
   readonly limits: RelayLimits;
   private readonly log: Logger;
-  private readonly peerConfig: PeerConfig;
+  private readonly network: RtcNetworkOptions;
   private readonly rooms = new Map<string, Room>();
+  private readonly members = new Map<string, Member>();
+  private pool: EnginePool | undefined;
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private closing = false;
   private participants = 0;
-  readonly stats: RelayStats = { rooms: 0, participants: 0, forwardedPackets: 0, refusedJoins: 0, protocolErrors: 0 };
+  readonly stats: RelayStats = {
+    rooms: 0,
+    participants: 0,
+    forwardedPackets: 0,
+    refusedJoins: 0,
+    protocolErrors: 0,
+    engines: 0,
+    estimatedPacketsPerSecond: 0,
+    receivedPackets: 0,
+    uploadLost: 0,
+    uploadExpected: 0,
+  };
   url = "";
 
   constructor(options: RelayOptions = {}) {
@@ -70,40 +140,62 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.limits = { ...defaultLimits, ...options.limits };
     this.log = options.logger ?? nullLogger;
     const host = options.host ?? "127.0.0.1";
-    this.peerConfig = buildPeerConfig({
+    this.network = {
       bindAddress: host,
       ...(options.publicIp ? { announceAddress: options.publicIp } : {}),
       ...(options.rtcPorts ? { portRange: options.rtcPorts } : {}),
-    });
+    };
   }
 
-  /** Listen; resolves with the relay's base URL. */
+  /** Start the media engines and listen; resolves with the relay's base URL. */
   async start(): Promise<string> {
     const host = this.options.host ?? "127.0.0.1";
     const port = this.options.port ?? 8443;
+    try {
+      this.pool = await EnginePool.start({
+        workers: this.options.workers ?? defaultWorkerCount(),
+        engine: {
+          network: this.network,
+          forwarding: this.options.forwarding ?? "lean",
+          answerTimeoutMs: this.limits.answerTimeoutMs,
+          tap: this.options.onForward !== undefined,
+        },
+        log: this.log,
+        onEvent: (engine, event) => this.handleEngineEvent(engine, event),
+        ...(this.options.onForward ? { onTap: this.options.onForward } : {}),
+      });
+    } catch (err) {
+      throw new ConclaveError("engine-failed", `cannot start the media engines: ${(err as Error).message}`, ExitCode.internal, { cause: err });
+    }
+    this.stats.engines = this.pool.size;
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.handleHttp(req, res);
     const server = this.options.tls ? createHttpsServer(this.options.tls, handler) : createHttpServer(handler);
     this.server = server;
     this.wss = new WebSocketServer({ server, path: "/ws", maxPayload: this.limits.maxMessageBytes });
     this.wss.on("connection", (socket) => this.handleSocket(socket));
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        reject(
-          new ConclaveError(
-            "listen-failed",
-            err.code === "EADDRINUSE"
-              ? `port ${port} on ${host} is in use; pick another with --port`
-              : `cannot listen on ${host}:${port}: ${err.message}`,
-            ExitCode.usage,
-          ),
-        );
-      };
-      server.once("error", onError);
-      server.listen(port, host, () => {
-        server.off("error", onError);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: NodeJS.ErrnoException): void => {
+          reject(
+            new ConclaveError(
+              "listen-failed",
+              err.code === "EADDRINUSE"
+                ? `port ${port} on ${host} is in use; pick another with --port`
+                : `cannot listen on ${host}:${port}: ${err.message}`,
+              ExitCode.usage,
+            ),
+          );
+        };
+        server.once("error", onError);
+        server.listen(port, host, () => {
+          server.off("error", onError);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      await this.pool.close();
+      throw err;
+    }
     const address = server.address() as AddressInfo;
     const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
     this.url = `${this.options.tls ? "https" : "http"}://${shownHost}:${address.port}`;
@@ -137,12 +229,20 @@ export class Relay extends EventEmitter<RelayEvents> {
       socket.close(1001, "relay shutting down");
       return;
     }
-    let peer: RelayPeer | undefined;
-    let joining = false;
+    let member: Member | undefined;
+    // Token bucket, burst 2×. A message costs one token per recipient (a broadcast envelope costs
+    // one per other member), and the allowance grows with the room, because end-to-end key
+    // distribution is pairwise (limits.ts): the bucket bounds the relay's work per connection.
     let tokens = this.limits.messagesPerSecond * 2;
     let lastRefill = Date.now();
+    const others = (): number => (member ? Math.max(0, (this.rooms.get(member.roomId)?.members.size ?? 1) - 1) : 0);
+    const rate = (): number => this.limits.messagesPerSecond + this.limits.messagesPerSecondPerPeer * others();
+    const rateLimited = (): void => {
+      this.stats.protocolErrors++;
+      this.refuse(socket, member?.roomId ?? "", "rate-limited", "too many signalling messages; connection closed");
+    };
     const handshake = setTimeout(() => {
-      if (!peer) this.refuse(socket, "", "handshake-timeout", "no join message in time");
+      if (!member) this.refuse(socket, "", "handshake-timeout", "no join message in time");
     }, this.limits.handshakeTimeoutMs);
     (socket as WebSocket & { isAlive?: boolean }).isAlive = true;
     socket.on("pong", () => {
@@ -151,15 +251,15 @@ export class Relay extends EventEmitter<RelayEvents> {
     socket.on("error", (err) => this.log.debug("socket error", { error: err.message }));
     socket.on("close", () => {
       clearTimeout(handshake);
-      if (peer) void this.removePeer(peer, "disconnected");
+      if (member) this.removeMember(member, "disconnected");
     });
     socket.on("message", (raw: RawData, isBinary: boolean) => {
       const now = Date.now();
-      tokens = Math.min(this.limits.messagesPerSecond * 2, tokens + ((now - lastRefill) / 1000) * this.limits.messagesPerSecond);
+      const perSecond = rate();
+      tokens = Math.min(perSecond * 2, tokens + ((now - lastRefill) / 1000) * perSecond);
       lastRefill = now;
       if (--tokens < 0) {
-        this.stats.protocolErrors++;
-        this.refuse(socket, peer?.roomId ?? "", "rate-limited", "too many signalling messages; connection closed");
+        rateLimited();
         return;
       }
       let message: ClientMessage;
@@ -172,133 +272,227 @@ export class Relay extends EventEmitter<RelayEvents> {
         this.sendError(socket, e.code ?? "bad-message", e.message, false);
         return;
       }
-      if (!peer) {
+      if (!member) {
         if (message.type !== "join") {
           this.sendError(socket, "not-joined", "send join first", false);
           return;
         }
-        if (joining) return;
-        joining = true;
         clearTimeout(handshake);
-        peer = this.admit(socket, message.room);
-        joining = false;
+        member = this.admit(socket, message.room, message.video === true);
         return;
       }
-      void this.handlePeerMessage(peer, message);
+      if (message.type === "relay" && message.to === undefined) {
+        tokens -= Math.max(0, others() - 1);
+        if (tokens < 0) {
+          rateLimited();
+          return;
+        }
+      }
+      this.handleMemberMessage(member, message);
     });
   }
 
-  private async handlePeerMessage(peer: RelayPeer, message: ClientMessage): Promise<void> {
+  private handleMemberMessage(member: Member, message: ClientMessage): void {
     switch (message.type) {
       case "join":
-        peer.send({ type: "error", code: "already-joined", message: "this connection has already joined", fatal: false });
+        this.send(member, { type: "error", code: "already-joined", message: "this connection has already joined", fatal: false });
         return;
       case "answer":
-        try {
-          await peer.handleAnswer(message.sdp);
-        } catch (err) {
-          this.stats.protocolErrors++;
-          peer.send({ type: "error", code: "bad-answer", message: `answer rejected: ${(err as Error).message}`.slice(0, 500), fatal: false });
-        }
+        this.pool?.send(member.engine, { op: "answer", peerId: member.id, sdp: message.sdp });
         return;
       case "relay": {
-        const room = this.rooms.get(peer.roomId);
+        const room = this.rooms.get(member.roomId);
         if (!room) return;
         if (message.to !== undefined) {
-          const target = room.peers.get(message.to);
-          target?.send({ type: "relay", from: peer.id, data: message.data });
+          const target = room.members.get(message.to);
+          if (target) this.send(target, { type: "relay", from: member.id, data: message.data });
         } else {
-          for (const other of room.peers.values()) {
-            if (other !== peer) other.send({ type: "relay", from: peer.id, data: message.data });
+          for (const other of room.members.values()) {
+            if (other !== member) this.send(other, { type: "relay", from: member.id, data: message.data });
           }
         }
         return;
       }
       case "leave":
-        await this.removePeer(peer, "left");
-        peer.socket.close(1000, "left");
+        this.removeMember(member, "left");
+        member.socket.close(1000, "left");
         return;
       case "ping":
-        peer.send({ type: "pong", id: message.id });
+        this.send(member, { type: "pong", id: message.id });
         return;
     }
   }
 
-  private admit(socket: WebSocket, roomId: string): RelayPeer | undefined {
+  private handleEngineEvent(engine: number, event: EngineEvent): void {
+    switch (event.ev) {
+      case "signal": {
+        const member = this.members.get(event.peerId);
+        if (member && member.engine === engine) this.send(member, event.message);
+        return;
+      }
+      case "load":
+        for (const id of event.publishing) {
+          const member = this.members.get(id);
+          if (member && member.engine === engine) member.published = true;
+        }
+        this.updateStats();
+        return;
+      case "keyframe": {
+        const publisher = this.members.get(event.publisherId);
+        if (publisher && publisher.engine !== engine) this.pool?.send(publisher.engine, { op: "keyframe", peerId: publisher.id });
+        return;
+      }
+      case "peer-failed": {
+        const member = this.members.get(event.peerId);
+        if (!member || member.engine !== engine) return;
+        if (event.reason === "answer-timeout") member.socket.close(4008, "answer timeout");
+        this.removeMember(member, event.reason);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** A member counts as a publisher once it has sent audio, and during its first seconds (placement.ts). */
+  private isPublisher(m: Member, now = Date.now()): boolean {
+    return m.published || now - m.joinedAt < PUBLISHER_GRACE_MS;
+  }
+
+  private publishersIn(room: Room | undefined, now = Date.now()): number {
+    let p = 0;
+    for (const m of room?.members.values() ?? []) if (this.isPublisher(m, now)) p++;
+    return p;
+  }
+
+  /** Why a new participant in `room` (of `roomSize`) cannot be admitted now, or undefined. */
+  private overloadReason(room: Room | undefined, roomSize: number): string | undefined {
+    if (this.participants >= this.limits.maxParticipants) {
+      return `the relay is at capacity (${this.limits.maxParticipants} participants); try again later`;
+    }
+    // A newcomer receives the room's publishers and, as a publisher itself, is sent to everyone.
+    this.updateStats();
+    const after = this.stats.estimatedPacketsPerSecond + (this.publishersIn(room) + roomSize) * AUDIO_PACKETS_PER_SECOND;
+    if (after > this.limits.maxForwardedPacketsPerSecond) {
+      return `the relay is at capacity (${this.limits.maxForwardedPacketsPerSecond} forwarded packets/s); try again later`;
+    }
+    if (this.limits.maxEngineLoad < 1) {
+      const busiest = Math.max(0, ...(this.pool?.loads ?? []).map((s) => s?.load ?? 0));
+      if (busiest > this.limits.maxEngineLoad) return "the relay is too busy to take another participant; try again later";
+    }
+    return undefined;
+  }
+
+  private admit(socket: WebSocket, roomId: string, video: boolean): Member | undefined {
+    if (this.closing || !this.pool) {
+      this.refuse(socket, roomId, "relay-shutdown", "the relay is shutting down");
+      return undefined;
+    }
     let room = this.rooms.get(roomId);
     if (!room && this.rooms.size >= this.limits.maxRooms) {
       this.refuse(socket, roomId, "too-many-rooms", `the relay is at its limit of ${this.limits.maxRooms} rooms`);
       return undefined;
     }
-    if (this.participants >= this.limits.maxParticipants) {
-      this.refuse(socket, roomId, "overloaded", `the relay is at capacity (${this.limits.maxParticipants} participants); try again later`);
+    const overloaded = this.overloadReason(room, room?.members.size ?? 0);
+    if (overloaded) {
+      this.refuse(socket, roomId, "overloaded", overloaded);
       return undefined;
     }
-    if (room && room.peers.size >= this.limits.maxParticipantsPerRoom) {
+    if (room && room.members.size >= this.limits.maxParticipantsPerRoom) {
       this.refuse(socket, roomId, "room-full", `the room is full (${this.limits.maxParticipantsPerRoom} participants)`);
       return undefined;
     }
     if (!room) {
-      room = { id: roomId, peers: new Map() };
+      room = { id: roomId, members: new Map(), engines: new Set() };
       this.rooms.set(roomId, room);
     }
-    const peer = new RelayPeer(
-      socket,
+    const existing = [...room.members.values()];
+    const engine = this.place(existing);
+    const member: Member = {
+      id: randomBytes(9).toString("base64url"),
       roomId,
-      this.peerConfig,
-      this.log.child("peer"),
-      this.limits.answerTimeoutMs,
-      (from, rtp) => this.forward(from, rtp),
-      (p, reason) => void this.removePeer(p, reason),
-    );
+      socket,
+      engine,
+      video,
+      published: false,
+      joinedAt: Date.now(),
+      closed: false,
+    };
+    room.members.set(member.id, member);
+    this.members.set(member.id, member);
     this.participants++;
-    const existing = [...room.peers.values()];
-    room.peers.set(peer.id, peer);
     this.updateStats();
-    peer.send({ type: "welcome", v: PROTOCOL_VERSION, peerId: peer.id, room: roomId, peers: existing.map((p) => p.id) });
+    this.send(member, { type: "welcome", v: PROTOCOL_VERSION, peerId: member.id, room: roomId, peers: existing.map((p) => p.id) });
+    this.updateRoomLinks(room);
+    this.pool.send(engine, { op: "add-peer", peerId: member.id, roomId, video, publishers: existing.map((p) => ({ id: p.id, video: p.video })) });
     for (const other of existing) {
-      peer.addPublisher(other.id);
-      other.addPublisher(peer.id);
-      other.send({ type: "peer-joined", peerId: peer.id });
+      this.pool.send(other.engine, { op: "add-publisher", peerId: other.id, publisherId: member.id, video });
+      this.send(other, { type: "peer-joined", peerId: member.id });
     }
-    // With no one else in the room the first offer still has to go out (upload only).
-    if (existing.length === 0) void peer.negotiate();
-    this.log.info("peer joined", { room: roomId.slice(0, 6), peer: peer.id });
-    this.emit("peer-joined", { room: roomId, peerId: peer.id });
-    return peer;
+    this.log.info("peer joined", { room: roomId.slice(0, 6), peer: member.id, engine });
+    this.emit("peer-joined", { room: roomId, peerId: member.id });
+    return member;
   }
 
-  private forward(from: RelayPeer, rtp: RtpPacket): void {
-    const room = this.rooms.get(from.roomId);
-    if (!room) return;
-    this.options.onForward?.(from.id, rtp);
-    for (const other of room.peers.values()) {
-      if (other === from) continue;
-      const sender = other.senders.get(from.id);
-      if (!sender) continue;
-      // sendRtp rewrites the header in place: every subscriber gets its own copy.
-      void sender.sendRtp(rtp.clone()).catch(() => {});
-      this.stats.forwardedPackets++;
-    }
+  private place(existing: Member[]): number {
+    const size = this.pool?.size ?? 1;
+    const counts = new Array<number>(size).fill(0);
+    for (const m of existing) counts[m.engine]!++;
+    const loads = this.engineRates().map((packetsPerSecond, i) => ({ packetsPerSecond, roomMembers: counts[i]! }));
+    return this.options.placement === "spread" ? spreadPlacement(loads) : choosePlacement(loads);
   }
 
-  private async removePeer(peer: RelayPeer, reason: string): Promise<void> {
-    if (peer.closed) return;
-    const room = this.rooms.get(peer.roomId);
-    if (room?.peers.get(peer.id) === peer) {
-      room.peers.delete(peer.id);
-      this.participants--;
-      for (const other of room.peers.values()) {
-        other.removePublisher(peer.id);
-        other.send({ type: "peer-left", peerId: peer.id, reason });
+  /** Estimated forwarded packets/s of the members each engine hosts (what they receive). */
+  private engineRates(): number[] {
+    const rates = new Array<number>(this.pool?.size ?? 1).fill(0);
+    const now = Date.now();
+    for (const room of this.rooms.values()) {
+      const publishers = this.publishersIn(room, now);
+      for (const m of room.members.values()) {
+        rates[m.engine]! += (publishers - (this.isPublisher(m, now) ? 1 : 0)) * AUDIO_PACKETS_PER_SECOND;
       }
-      if (room.peers.size === 0) this.rooms.delete(room.id);
-      this.updateStats();
-      this.emit("peer-left", { room: peer.roomId, peerId: peer.id, reason });
-      this.log.info("peer left", { room: peer.roomId.slice(0, 6), peer: peer.id, reason });
     }
-    await peer.close();
-    if (peer.socket.readyState === peer.socket.OPEN) peer.socket.close(1000, reason);
+    return rates;
+  }
+
+  /** Tell every engine hosting members of `room` which other engines need its uploads. */
+  private updateRoomLinks(room: Room): void {
+    if (!this.pool || this.pool.size < 2) return;
+    const now = new Set([...room.members.values()].map((m) => m.engine));
+    const same = now.size === room.engines.size && [...now].every((e) => room.engines.has(e));
+    if (same) return;
+    const touched = new Set([...now, ...room.engines]);
+    for (const e of touched) {
+      this.pool.send(e, { op: "room-links", roomId: room.id, engines: now.has(e) ? [...now].filter((x) => x !== e) : [] });
+    }
+    room.engines = now;
+  }
+
+  private removeMember(member: Member, reason: string): void {
+    if (member.closed) return;
+    member.closed = true;
+    this.members.delete(member.id);
+    const room = this.rooms.get(member.roomId);
+    if (room?.members.get(member.id) === member) {
+      room.members.delete(member.id);
+      this.participants--;
+      for (const other of room.members.values()) {
+        this.pool?.send(other.engine, { op: "remove-publisher", peerId: other.id, publisherId: member.id });
+        this.send(other, { type: "peer-left", peerId: member.id, reason });
+      }
+      this.updateRoomLinks(room);
+      if (room.members.size === 0) this.rooms.delete(room.id);
+      this.updateStats();
+      this.emit("peer-left", { room: member.roomId, peerId: member.id, reason });
+      this.log.info("peer left", { room: member.roomId.slice(0, 6), peer: member.id, reason });
+    }
+    this.pool?.send(member.engine, { op: "remove-peer", peerId: member.id });
+    if (member.socket.readyState === member.socket.OPEN) member.socket.close(1000, reason);
+  }
+
+  private send(member: Member, message: ServerMessage): void {
+    if (member.socket.readyState !== member.socket.OPEN) return;
+    member.socket.send(encodeMessage(message));
   }
 
   private refuse(socket: WebSocket, roomId: string, code: string, message: string): void {
@@ -333,27 +527,60 @@ export class Relay extends EventEmitter<RelayEvents> {
         // socket already gone
       }
     }
+    this.absorb(this.pool?.loads ?? []);
   }
 
   private updateStats(): void {
     this.stats.rooms = this.rooms.size;
     this.stats.participants = this.participants;
+    let rate = 0;
+    const now = Date.now();
+    for (const room of this.rooms.values()) rate += roomPacketRate(room.members.size, this.publishersIn(room, now));
+    this.stats.estimatedPacketsPerSecond = rate;
+  }
+
+  private absorb(engines: (EngineStats | undefined)[]): void {
+    let forwarded = 0;
+    let received = 0;
+    let lost = 0;
+    let expected = 0;
+    for (const s of engines) {
+      if (!s) continue;
+      forwarded += s.forwardedPackets;
+      received += s.receivedPackets;
+      lost += s.uploadLost;
+      expected += s.uploadExpected;
+    }
+    // Counters only grow; an engine that did not answer keeps its last figures.
+    this.stats.forwardedPackets = Math.max(this.stats.forwardedPackets, forwarded);
+    this.stats.receivedPackets = Math.max(this.stats.receivedPackets, received);
+    this.stats.uploadLost = lost;
+    this.stats.uploadExpected = Math.max(this.stats.uploadExpected, expected);
+  }
+
+  /** Fresh counters from every media engine (`stats` otherwise lags up to a second). */
+  async collectStats(): Promise<RelayStats & { perEngine: EngineStats[] }> {
+    const perEngine = this.pool ? await this.pool.stats() : [];
+    this.absorb(perEngine);
+    return { ...this.stats, perEngine };
   }
 
   /** Room and participant counts (no names: the relay has none). */
   snapshot(): { rooms: { id: string; participants: number }[] } {
-    return { rooms: [...this.rooms.values()].map((r) => ({ id: r.id, participants: r.peers.size })) };
+    return { rooms: [...this.rooms.values()].map((r) => ({ id: r.id, participants: r.members.size })) };
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.heartbeat);
-    const peers = [...this.rooms.values()].flatMap((r) => [...r.peers.values()]);
-    for (const peer of peers) {
-      peer.send({ type: "error", code: "relay-shutdown", message: "the relay is shutting down", fatal: true });
+    const members = [...this.members.values()];
+    for (const member of members) {
+      this.send(member, { type: "error", code: "relay-shutdown", message: "the relay is shutting down", fatal: true });
     }
-    await Promise.all(peers.map((p) => this.removePeer(p, "relay-shutdown")));
+    if (this.pool) await this.collectStats().catch(() => undefined);
+    for (const member of members) this.removeMember(member, "relay-shutdown");
+    await this.pool?.close();
     for (const socket of this.wss?.clients ?? []) socket.terminate();
     await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));

@@ -1,0 +1,269 @@
+/**
+ * A media engine: the werift PeerConnections of the participants placed on it and the forwarding
+ * between them. The relay runs one engine per core, each in its own worker thread
+ * (./media-worker.ts), or one engine in the main thread (`workers: 0`).
+ *
+ * A room may span engines. Each engine forwards its publishers' packets to its own subscribers and
+ * hands them, batched (./packet-batch.ts), to the other engines hosting members of the room, which
+ * forward them to theirs. So the per-subscriber work (header rewrite, SRTP, send), which is what
+ * grows as N×(N−1), is split between the cores, and each upload is SRTP-decrypted once.
+ */
+import { performance, type EventLoopUtilization } from "node:perf_hooks";
+import type { RtpPacket } from "werift";
+import { buildPeerConfig, keepCandidates, type PeerConfig } from "../media/rtc-config.js";
+import type { Logger } from "../log.js";
+import type { EngineCommand, EngineEvent, EngineOptions, EngineStats } from "./engine-protocol.js";
+import type { Downlink, MediaKind } from "./downlink.js";
+import { PacketBatcher, readPacketBatch } from "./packet-batch.js";
+import { OfferQueue, RelayPeer, type PeerHooks } from "./peer.js";
+
+export interface EngineHost {
+  /** Events for the main thread. */
+  emit(event: EngineEvent): void;
+  /** Every upload packet, when `options.tap` is set. */
+  tap?(peerId: string, rtp: RtpPacket): void;
+  log: Logger;
+}
+
+/** How often an engine reports its load to the main thread. */
+export const LOAD_INTERVAL_MS = 1000;
+/** Weight of the latest second in the reported load (an exponential moving average, ~3 s). */
+const LOAD_SMOOTHING = 0.3;
+
+export class MediaEngine {
+  private readonly peerConfig: PeerConfig;
+  private readonly peers = new Map<string, RelayPeer>();
+  /** publisher id → this engine's downlinks that carry its audio, and its video. */
+  private fanout = new Map<string, Downlink[]>();
+  private fanoutVideo = new Map<string, Downlink[]>();
+  private fanoutDirty = false;
+  /** room id → batchers to the other engines hosting members of the room. */
+  private readonly roomLinks = new Map<string, PacketBatcher[]>();
+  private readonly links = new Map<number, PacketBatcher>();
+  private forwarded = 0;
+  private received = 0;
+  private linked = 0;
+  /** Upload accounting of peers that have left. */
+  private goneLost = 0;
+  private goneExpected = 0;
+  private eluMark: EventLoopUtilization = performance.eventLoopUtilization();
+  private load = 0;
+  private readonly loadTimer: NodeJS.Timeout;
+  private closed = false;
+  private readonly hooks: PeerHooks;
+  private readonly offers = new OfferQueue();
+
+  constructor(
+    private readonly options: EngineOptions,
+    private readonly host: EngineHost,
+  ) {
+    this.peerConfig = buildPeerConfig(options.network);
+    this.hooks = {
+      signal: (peer, message) => this.host.emit({ ev: "signal", peerId: peer.id, message }),
+      rtp: (peer, rtp, kind) => this.ingress(peer, rtp, kind),
+      keyframeWanted: (publisherId) => this.keyframeWanted(publisherId),
+      downlinksChanged: () => this.markFanoutDirty(),
+      failed: (peer, reason) => this.host.emit({ ev: "peer-failed", peerId: peer.id, reason }),
+    };
+    this.loadTimer = setInterval(() => {
+      const elu = performance.eventLoopUtilization(this.eluMark);
+      this.eluMark = performance.eventLoopUtilization();
+      // Smoothed over a few seconds: one busy second (a burst of joins) is not overload.
+      this.load = Math.round((this.load + LOAD_SMOOTHING * (elu.utilization - this.load)) * 1000) / 1000;
+      const publishing: string[] = [];
+      for (const peer of this.peers.values()) {
+        if (peer.uploadCounter.received !== peer.reportedUploads) {
+          peer.reportedUploads = peer.uploadCounter.received;
+          publishing.push(peer.id);
+        }
+      }
+      this.host.emit({ ev: "load", stats: this.stats(), publishing });
+    }, LOAD_INTERVAL_MS);
+    this.loadTimer.unref();
+  }
+
+  get index(): number {
+    return this.options.index;
+  }
+
+  handle(command: EngineCommand): void {
+    switch (command.op) {
+      case "add-peer":
+        this.addPeer(command.peerId, command.roomId, command.video, command.publishers);
+        return;
+      case "add-publisher":
+        this.peers.get(command.peerId)?.addPublisher(command.publisherId, command.video);
+        return;
+      case "keyframe":
+        this.peers.get(command.peerId)?.requestKeyframe();
+        return;
+      case "remove-publisher":
+        this.peers.get(command.peerId)?.removePublisher(command.publisherId);
+        return;
+      case "answer":
+        void this.answer(command.peerId, command.sdp);
+        return;
+      case "remove-peer":
+        void this.removePeer(command.peerId);
+        return;
+      case "room-links":
+        this.setRoomLinks(command.roomId, command.engines);
+        return;
+      case "link":
+        // Worker engines only; ./media-worker.ts wires the port and calls addLink.
+        return;
+      case "stats":
+        this.host.emit({ ev: "stats", requestId: command.requestId, stats: this.stats() });
+        return;
+      case "close":
+        void this.close().then(() => this.host.emit({ ev: "closed", requestId: command.requestId }));
+        return;
+    }
+  }
+
+  /** Register the way to another engine: `send` carries one packet batch to it. */
+  addLink(engine: number, send: (batch: Uint8Array) => void): void {
+    this.links.set(engine, new PacketBatcher(send));
+  }
+
+  /** A packet batch from another engine: forward it to this engine's subscribers. */
+  receiveBatch(batch: Uint8Array): void {
+    if (this.fanoutDirty) this.rebuildFanout();
+    this.linked += readPacketBatch(batch, (publisherId, kind, marker, seq, timestamp, payload) =>
+      this.forwardLocal(publisherId, kind, marker, seq, timestamp, payload),
+    );
+  }
+
+  private addPeer(peerId: string, roomId: string, video: boolean, publishers: { id: string; video: boolean }[]): void {
+    if (this.closed || this.peers.has(peerId)) return;
+    const peer = new RelayPeer({
+      id: peerId,
+      roomId,
+      config: this.peerConfig,
+      mode: this.options.forwarding,
+      video,
+      log: this.host.log.child("peer"),
+      answerTimeoutMs: this.options.answerTimeoutMs,
+      hooks: this.hooks,
+      filterSdp: (sdp) => keepCandidates(sdp, this.options.network.bindAddress, this.options.network.announceAddress),
+      offers: this.offers,
+    });
+    this.peers.set(peerId, peer);
+    for (const publisher of publishers) peer.addPublisher(publisher.id, publisher.video);
+    // With no one else in the room the first offer still has to go out (upload only).
+    peer.scheduleNegotiation();
+  }
+
+  /** A subscriber here lost a picture of `publisherId`: ask the publisher, here or on its engine. */
+  private keyframeWanted(publisherId: string): void {
+    const publisher = this.peers.get(publisherId);
+    if (publisher) publisher.requestKeyframe();
+    else this.host.emit({ ev: "keyframe", publisherId });
+  }
+
+  private async answer(peerId: string, sdp: string): Promise<void> {
+    const peer = this.peers.get(peerId);
+    if (!peer) return;
+    try {
+      await peer.handleAnswer(sdp);
+    } catch (err) {
+      this.host.emit({
+        ev: "signal",
+        peerId,
+        message: { type: "error", code: "bad-answer", message: `answer rejected: ${(err as Error).message}`.slice(0, 500), fatal: false },
+      });
+    }
+  }
+
+  private async removePeer(peerId: string): Promise<void> {
+    const peer = this.peers.get(peerId);
+    if (!peer) return;
+    this.peers.delete(peerId);
+    this.goneLost += peer.uploadCounter.lost;
+    this.goneExpected += peer.uploadCounter.expected;
+    this.markFanoutDirty();
+    await peer.close();
+  }
+
+  private setRoomLinks(roomId: string, engines: number[]): void {
+    const batchers: PacketBatcher[] = [];
+    for (const e of engines) {
+      const link = this.links.get(e);
+      if (link && e !== this.index) batchers.push(link);
+    }
+    if (batchers.length === 0) this.roomLinks.delete(roomId);
+    else this.roomLinks.set(roomId, batchers);
+  }
+
+  private markFanoutDirty(): void {
+    this.fanoutDirty = true;
+  }
+
+  private rebuildFanout(): void {
+    const audio = new Map<string, Downlink[]>();
+    const video = new Map<string, Downlink[]>();
+    for (const peer of this.peers.values()) {
+      for (const d of peer.active) {
+        const map = d.kind === "video" ? video : audio;
+        let list = map.get(d.publisherId);
+        if (!list) map.set(d.publisherId, (list = []));
+        list.push(d);
+      }
+    }
+    this.fanout = audio;
+    this.fanoutVideo = video;
+    this.fanoutDirty = false;
+  }
+
+  /** An upload packet from one of this engine's peers. */
+  private ingress(peer: RelayPeer, rtp: RtpPacket, kind: MediaKind): void {
+    if (peer.closed) return;
+    const h = rtp.header;
+    this.received++;
+    if (kind === "audio") peer.uploadCounter.record(h.sequenceNumber);
+    this.host.tap?.(peer.id, rtp);
+    if (this.fanoutDirty) this.rebuildFanout();
+    this.forwardLocal(peer.id, kind, h.marker, h.sequenceNumber, h.timestamp, rtp.payload);
+    const links = this.roomLinks.get(peer.roomId);
+    if (links) {
+      for (const link of links) link.add(peer.id, kind, h.marker, h.sequenceNumber, h.timestamp, rtp.payload);
+    }
+  }
+
+  private forwardLocal(publisherId: string, kind: MediaKind, marker: boolean, seq: number, timestamp: number, payload: Buffer): void {
+    const list = (kind === "video" ? this.fanoutVideo : this.fanout).get(publisherId);
+    if (!list) return;
+    for (let i = 0; i < list.length; i++) list[i]!.forward(marker, seq, timestamp, payload);
+    this.forwarded += list.length;
+  }
+
+  stats(): EngineStats {
+    let lost = this.goneLost;
+    let expected = this.goneExpected;
+    for (const peer of this.peers.values()) {
+      lost += peer.uploadCounter.lost;
+      expected += peer.uploadCounter.expected;
+    }
+    return {
+      index: this.index,
+      peers: this.peers.size,
+      forwardedPackets: this.forwarded,
+      receivedPackets: this.received,
+      uploadLost: lost,
+      uploadExpected: expected,
+      linkedPackets: this.linked,
+      load: this.load,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.loadTimer);
+    const peers = [...this.peers.values()];
+    this.peers.clear();
+    this.fanout.clear();
+    this.fanoutVideo.clear();
+    await Promise.all(peers.map((p) => p.close()));
+  }
+}
