@@ -18,6 +18,7 @@ import type { RtpPacket } from "werift";
 import { parseClientMessage, ProtocolError, encodeMessage, PROTOCOL_VERSION, type ClientMessage, type ServerMessage } from "../protocol/index.js";
 import type { RtcNetworkOptions } from "../media/rtc-config.js";
 import { nullLogger, type Logger } from "../log.js";
+import { sodiumReady, verifyJoinToken } from "../crypto/index.js";
 import { ConclaveError, ExitCode } from "../errors.js";
 import { defaultLimits, type RelayLimits } from "./limits.js";
 import { EnginePool } from "./engine-pool.js";
@@ -55,6 +56,11 @@ export interface RelayOptions {
    * loaded engine (every room crosses engines; for tests and measurements).
    */
   placement?: "room" | "spread";
+  /**
+   * Require signed join tokens (`conclave serve --auth FILE`): a join without a valid token for its
+   * room, signed by one of these operator keys, is refused before any media.
+   */
+  auth?: { operatorPublicKeys: Uint8Array[] };
 }
 
 export interface RelayEvents {
@@ -149,6 +155,7 @@ export class Relay extends EventEmitter<RelayEvents> {
 
   /** Start the media engines and listen; resolves with the relay's base URL. */
   async start(): Promise<string> {
+    if (this.options.auth) await sodiumReady();
     const host = this.options.host ?? "127.0.0.1";
     const port = this.options.port ?? 8443;
     try {
@@ -237,7 +244,11 @@ export class Relay extends EventEmitter<RelayEvents> {
     let lastRefill = Date.now();
     const others = (): number => (member ? Math.max(0, (this.rooms.get(member.roomId)?.members.size ?? 1) - 1) : 0);
     const rate = (): number => this.limits.messagesPerSecond + this.limits.messagesPerSecondPerPeer * others();
+    // After a refusal the socket is closing: messages already buffered are ignored, not refused again.
+    let refused = false;
     const rateLimited = (): void => {
+      if (refused) return;
+      refused = true;
       this.stats.protocolErrors++;
       this.refuse(socket, member?.roomId ?? "", "rate-limited", "too many signalling messages; connection closed");
     };
@@ -254,6 +265,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       if (member) this.removeMember(member, "disconnected");
     });
     socket.on("message", (raw: RawData, isBinary: boolean) => {
+      if (refused) return;
       const now = Date.now();
       const perSecond = rate();
       tokens = Math.min(perSecond * 2, tokens + ((now - lastRefill) / 1000) * perSecond);
@@ -278,6 +290,15 @@ export class Relay extends EventEmitter<RelayEvents> {
           return;
         }
         clearTimeout(handshake);
+        if (this.options.auth) {
+          const verdict = verifyJoinToken(message.token, { operatorPublicKeys: this.options.auth.operatorPublicKeys, room: message.room });
+          if (!verdict.ok) {
+            refused = true;
+            this.refuse(socket, message.room, verdict.code, verdict.message);
+            return;
+          }
+          this.log.debug("join token accepted", { key: verdict.claims.keyId });
+        }
         member = this.admit(socket, message.room, message.video === true);
         return;
       }

@@ -3,6 +3,7 @@ import { Relay } from "../../server/index.js";
 import { createOutput } from "../output.js";
 import { makeLogger, parsePort, parsePortRange, parsePositiveInt, readPem, waitForStop } from "../common.js";
 import { UsageError } from "../../errors.js";
+import { readOperatorPublicKeys } from "../../client/operator-key.js";
 import type { CliContext } from "../commands.js";
 import { PcapWriter } from "../../media/index.js";
 
@@ -19,6 +20,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option("--max-room-size <n>", "participants in one room", parsePositiveInt("--max-room-size"))
     .option("--tls-cert <file>", "serve https/wss with this certificate (PEM); invite links then use https")
     .option("--tls-key <file>", "private key (PEM) for --tls-cert")
+    .option("--auth <file>", "require signed join tokens from these operator keys (conclave token keygen)")
     .option("--pcap <file>", "write every forwarded RTP packet (SFrame ciphertext) to a pcap file, for audits")
     .addOption(new Option("--json", "write JSON lines"))
     .action(async (opts: {
@@ -33,6 +35,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       json?: boolean;
       tlsCert?: string;
       tlsKey?: string;
+      auth?: string;
     }) => {
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new UsageError("--tls-cert and --tls-key go together");
       const out = createOutput(Boolean(opts.json));
@@ -50,6 +53,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
           ...(opts.maxRoomSize ? { maxParticipantsPerRoom: opts.maxRoomSize } : {}),
         },
         logger: log.child("relay"),
+        ...(opts.auth ? { auth: { operatorPublicKeys: readOperatorPublicKeys(opts.auth) } } : {}),
         ...(opts.tlsCert && opts.tlsKey ? { tls: { cert: readPem(opts.tlsCert, "TLS certificate"), key: readPem(opts.tlsKey, "TLS key") } } : {}),
         ...(pcap ? { onForward: (_peer: string, rtp: { serialize(): Buffer }) => pcap.write(rtp.serialize()) } : {}),
       });
