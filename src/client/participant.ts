@@ -421,6 +421,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
           const name = this.e2ee.members.get(message.peerId)?.name ?? null;
           this.remotes.get(message.peerId)?.meter?.free();
           this.remotes.delete(message.peerId);
+          // Packets still in flight on its m-lines must not bring it back.
+          for (const [mid, peerId] of this.midToPeer) if (peerId === message.peerId) this.midToPeer.delete(mid);
+          this.videoPublishers.delete(message.peerId);
           const wasMember = this.e2ee.onPeerLeft(message.peerId);
           if (wasMember) this.emitEvent({ type: "peer-left", peerId: message.peerId, name, reason: message.reason });
           return;

@@ -57,8 +57,9 @@ before(async () => {
   bot.on("event", (e) => botEvents.push(e));
   await bot.publish(parseAudioSource("tone:440"));
   const exitFile = join(dir, "exit");
+  // A person's terminal, not a CI job: Ink draws only the last frame when CI is set (and CI sets it).
   const command =
-    `cd ${shellQuote(root)} && env XDG_CONFIG_HOME=${shellQuote(join(dir, "config"))} LANG=C.UTF-8 LC_ALL= ` +
+    `cd ${shellQuote(root)} && env -u CI -u CONTINUOUS_INTEGRATION XDG_CONFIG_HOME=${shellQuote(join(dir, "config"))} LANG=C.UTF-8 LC_ALL= ` +
     `node ${shellQuote(cli)} join ${shellQuote(invite)} --name tester --audio none 2>${shellQuote(join(dir, "stderr"))}; ` +
     `echo EXIT:$? > ${shellQuote(exitFile)}; sleep 60`;
   tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", command);
