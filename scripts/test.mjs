@@ -27,7 +27,7 @@ if (files.length === 0) {
 }
 const child = spawn(
   process.execPath,
-  ["--test", "--test-concurrency=2", "--test-timeout=180000", "--test-force-exit", "--test-reporter=spec", ...files],
+  ["--test", "--test-concurrency=1", "--test-timeout=180000", "--test-force-exit", "--test-reporter=spec", ...files],
   { stdio: "inherit", cwd: root, env: { ...process.env, CONCLAVE_TEST: "1" } },
 );
 const kill = () => child.kill("SIGTERM");
