@@ -11,7 +11,7 @@
  *   estimation and schedules RTCP itself.
  */
 import { RtcpSenderInfo, RtcpSrPacket, RtpHeader, RtpPacket, type RTCRtpSender } from "werift";
-import { RolloverCounter } from "./srtp-protect.js";
+import { KeystreamAhead, RolloverCounter } from "./srtp-protect.js";
 import type { SrtpOutput } from "./srtp-output.js";
 
 export type MediaKind = "audio" | "video";
@@ -34,6 +34,7 @@ export function ntpTimestamp(unixMs: number): bigint {
 
 export class LeanDownlink implements Downlink {
   private readonly roc = new RolloverCounter();
+  private readonly ahead = new KeystreamAhead();
   packets = 0;
   octets = 0;
   private lastTimestamp = 0;
@@ -50,7 +51,7 @@ export class LeanDownlink implements Downlink {
   ) {}
 
   forward(marker: boolean, seq: number, timestamp: number, payload: Buffer): void {
-    if (!this.output.send(marker, this.payloadType, seq, timestamp, this.ssrc, this.roc, payload)) return;
+    if (!this.output.send(marker, this.payloadType, seq, timestamp, this.ssrc, this.roc, payload, this.ahead)) return;
     this.packets = (this.packets + 1) >>> 0;
     this.octets = (this.octets + payload.length) >>> 0;
     this.lastTimestamp = timestamp;

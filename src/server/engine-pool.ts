@@ -4,10 +4,11 @@
  * callback, and the pool wires a MessagePort between every pair of worker engines for media.
  */
 import { MessageChannel, Worker } from "node:worker_threads";
-import { RTCDtlsTransport, RtpPacket } from "werift";
+import { RtpPacket } from "werift";
 import type { Logger } from "../log.js";
 import type { EngineCommand, EngineEvent, EngineOptions, EngineStats } from "./engine-protocol.js";
 import { MediaEngine } from "./media-engine.js";
+import { prepareCertificate } from "./certificate.js";
 
 export type EngineEventHandler = (engine: number, event: EngineEvent) => void;
 
@@ -124,7 +125,7 @@ export class EnginePool {
   }
 
   private async startLocal(): Promise<void> {
-    await RTCDtlsTransport.SetupCertificate();
+    await prepareCertificate();
     const engine = new MediaEngine(
       { ...this.options.engine, index: 0 },
       {

@@ -222,11 +222,14 @@ export class MediaEngine {
     this.received++;
     if (kind === "audio") peer.uploadCounter.record(h.sequenceNumber);
     this.host.tap?.(peer.id, rtp);
+    // Never forward the same sequence number twice (a duplicate or late packet): see StreamSequencer.
+    const seq = (kind === "audio" ? peer.audioSequence : peer.videoSequence).next(h.sequenceNumber);
+    if (seq < 0) return;
     if (this.fanoutDirty) this.rebuildFanout();
-    this.forwardLocal(peer.id, kind, h.marker, h.sequenceNumber, h.timestamp, rtp.payload);
+    this.forwardLocal(peer.id, kind, h.marker, seq, h.timestamp, rtp.payload);
     const links = this.roomLinks.get(peer.roomId);
     if (links) {
-      for (const link of links) link.add(peer.id, kind, h.marker, h.sequenceNumber, h.timestamp, rtp.payload);
+      for (const link of links) link.add(peer.id, kind, h.marker, seq, h.timestamp, rtp.payload);
     }
   }
 

@@ -8,10 +8,11 @@
  * - one MessagePort per other engine (`link` command): packet batches both ways (./packet-batch.ts)
  */
 import { parentPort, workerData, type MessagePort } from "node:worker_threads";
-import { RTCDtlsTransport, type RtpPacket } from "werift";
+import type { RtpPacket } from "werift";
 import type { Logger } from "../log.js";
 import type { EngineCommand, EngineEvent, EngineOptions } from "./engine-protocol.js";
 import { MediaEngine } from "./media-engine.js";
+import { prepareCertificate } from "./certificate.js";
 
 if (!parentPort) throw new Error("media-worker.js runs as a worker thread");
 const port: MessagePort = parentPort;
@@ -64,6 +65,5 @@ port.on("message", (command: EngineCommand) => {
   engine.handle(command);
 });
 
-// The DTLS certificate is made once per thread: make it before the first participant waits for it.
-await RTCDtlsTransport.SetupCertificate();
+await prepareCertificate();
 post({ ev: "ready", index: options.index });

@@ -16,6 +16,7 @@ import type { PeerConfig } from "../media/rtc-config.js";
 import type { Logger } from "../log.js";
 import { GenericDownlink, LeanDownlink, type Downlink } from "./downlink.js";
 import { SrtpOutput } from "./srtp-output.js";
+import { StreamSequencer } from "./srtp-protect.js";
 
 export type ForwardingMode = "lean" | "generic";
 
@@ -166,6 +167,9 @@ export class RelayPeer {
    */
   private readonly feedbackSsrc = randomInt(1, 0xffffffff);
   readonly uploadCounter = new UploadCounter();
+  /** Outgoing sequence numbers of this participant's audio and video, for every subscriber. */
+  readonly audioSequence = new StreamSequencer();
+  readonly videoSequence = new StreamSequencer();
   /** uploadCounter.received at the engine's last load report. */
   reportedUploads = 0;
   /** slotKey(publisher, kind) → the m-line that carries that publisher's media of that kind here. */

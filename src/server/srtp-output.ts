@@ -9,7 +9,7 @@
  */
 import type { Socket } from "node:dgram";
 import { RtpHeader, type RTCDtlsTransport } from "werift";
-import { RolloverCounter, SrtpGcmProtector } from "./srtp-protect.js";
+import { RolloverCounter, SrtpGcmProtector, type KeystreamAhead } from "./srtp-protect.js";
 
 /** RFC 7714 §14.2: the DTLS-SRTP protection profile value of AEAD_AES_128_GCM. */
 const SRTP_AEAD_AES_128_GCM = 0x0007;
@@ -78,6 +78,7 @@ export class SrtpOutput {
     ssrc: number,
     roc: RolloverCounter,
     payload: Buffer,
+    ahead?: KeystreamAhead,
   ): boolean {
     const connection = this.connection;
     const state = connection.state;
@@ -87,7 +88,7 @@ export class SrtpOutput {
     if (!pair) return false;
     let packet: Buffer;
     if (this.gcm) {
-      packet = this.gcm.protect(marker, payloadType, seq, timestamp, ssrc, roc.next(seq), payload);
+      packet = this.gcm.protect(marker, payloadType, seq, timestamp, ssrc, roc.next(seq), payload, ahead);
     } else {
       // Any other profile: werift's SRTP context (it keeps its own rollover state per SSRC).
       const header = new RtpHeader({ marker, payloadType, sequenceNumber: seq, timestamp, ssrc });

@@ -58,6 +58,47 @@ export function writeRtpHeader(
 }
 
 /**
+ * Sequence numbers of one forwarded stream, as the relay sends them on: strictly increasing, so no
+ * SRTP packet index is ever protected twice under a subscriber's key (RFC 3711 §3.3.1, RFC 7714
+ * §8.1: the IV is built from it, and AES-GCM must never reuse an IV). A duplicate or late packet is
+ * dropped; gaps pass through, so receivers still see upstream loss. A publisher whose numbers jump
+ * backwards for good (a restarted sender) is followed after RESYNC_AFTER packets, continuing our
+ * numbering where it was.
+ */
+export class StreamSequencer {
+  static readonly RESYNC_AFTER = 25;
+  private lastIn = -1;
+  private lastOut = 0;
+  private stale = 0;
+  /** Packets dropped as duplicates or late. */
+  dropped = 0;
+
+  /** The sequence number to forward `seq` with, or −1 to drop it. */
+  next(seq: number): number {
+    if (this.lastIn < 0) {
+      this.lastIn = seq;
+      this.lastOut = seq;
+      return seq;
+    }
+    const delta = (seq - this.lastIn) & 0xffff;
+    if (delta !== 0 && delta < 0x8000) {
+      this.lastIn = seq;
+      this.lastOut = (this.lastOut + delta) & 0xffff;
+      this.stale = 0;
+      return this.lastOut;
+    }
+    if (++this.stale < StreamSequencer.RESYNC_AFTER) {
+      this.dropped++;
+      return -1;
+    }
+    this.stale = 0;
+    this.lastIn = seq;
+    this.lastOut = (this.lastOut + 1) & 0xffff;
+    return this.lastOut;
+  }
+}
+
+/**
  * Rollover counter of one outgoing SRTP stream (RFC 3711 §3.3.1): the 48-bit packet index is
  * ROC·2^16 + SEQ. The forwarder keeps the publisher's sequence numbers, so the index follows them:
  * a forward step that wraps increments the ROC; a late packet from before the last wrap is
@@ -233,26 +274,29 @@ export class SrtpGcmProtector {
    * Protects one RTP packet with a fixed 12-byte header and returns the SRTP packet
    * (a new buffer: the datagram may still be queued when the next packet is protected).
    */
-  protect(marker: boolean, payloadType: number, seq: number, timestamp: number, ssrc: number, roc: number, payload: Uint8Array): Buffer {
+  protect(
+    marker: boolean,
+    payloadType: number,
+    seq: number,
+    timestamp: number,
+    ssrc: number,
+    roc: number,
+    payload: Uint8Array,
+    ahead?: KeystreamAhead,
+  ): Buffer {
     const length = payload.length;
     const n = (length + 15) >> 4;
     const bytes = (n + 1) << 4;
-    if (bytes > this.counters.bytes.length) {
-      this.counters = new Scratch(bytes);
-      this.blocks = new Scratch(bytes);
+    if (bytes > this.blocks.bytes.length) this.blocks = new Scratch(bytes);
+    let keystream: Buffer;
+    let at = 0;
+    if (ahead) {
+      at = ahead.offsetOf(seq, roc, n + 1);
+      if (at < 0) at = this.prepare(ahead, ssrc, roc, seq, n + 1);
+      keystream = ahead.data;
+    } else {
+      keystream = this.keystream(ssrc, roc, seq, n + 1, 1);
     }
-    // J0 = IV ‖ 0^31 ‖ 1 and its increments (§7.1 step 2; inc32 of §6.2); IV per RFC 7714 §8.1.
-    const iv0 = this.salt0 ^ (ssrc >>> 16);
-    const iv1 = this.salt1 ^ ((ssrc << 16) | (roc >>> 16));
-    const iv2 = this.salt2 ^ ((roc << 16) | (seq & 0xffff));
-    const cv = this.counters.view;
-    for (let i = 0, o = 0; i <= n; i++, o += 16) {
-      cv.setInt32(o, iv0);
-      cv.setInt32(o + 4, iv1);
-      cv.setInt32(o + 8, iv2);
-      cv.setInt32(o + 12, i + 1);
-    }
-    const keystream = this.ecb.update(this.counters.bytes.subarray(0, bytes));
     // Block 0: the header (A, 12 bytes) padded with zeros; then C = P ⊕ keystream from inc32(J0)
     // (§7.1 step 3), padded with zeros to a whole block.
     const scratch = this.blocks;
@@ -260,7 +304,8 @@ export class SrtpGcmProtector {
     const bb = scratch.bytes;
     writeRtpHeader(bb, marker, payloadType, seq, timestamp, ssrc);
     bv.setInt32(12, 0);
-    for (let i = 0; i < length; i++) bb[16 + i] = payload[i]! ^ keystream[16 + i]!;
+    const ks = at + 16;
+    for (let i = 0; i < length; i++) bb[16 + i] = payload[i]! ^ keystream[ks + i]!;
     for (let i = 16 + length; i < bytes; i++) bb[i] = 0;
     // S = GHASH(A ‖ 0^v ‖ C ‖ 0^u ‖ [len(A)]64 ‖ [len(C)]64) (§7.1 steps 4–5).
     this.z0 = this.z1 = this.z2 = this.z3 = 0;
@@ -271,11 +316,75 @@ export class SrtpGcmProtector {
     bb.copy(out, RTP_HEADER_BYTES, 16, 16 + length);
     // T = S ⊕ CIPH_K(J0) (§7.1 step 6), all 16 bytes (RFC 7714 §8: 16-octet tag).
     const end = RTP_HEADER_BYTES + length;
-    out.writeInt32BE(this.z0 ^ keystream.readInt32BE(0), end);
-    out.writeInt32BE(this.z1 ^ keystream.readInt32BE(4), end + 4);
-    out.writeInt32BE(this.z2 ^ keystream.readInt32BE(8), end + 8);
-    out.writeInt32BE(this.z3 ^ keystream.readInt32BE(12), end + 12);
+    out.writeInt32BE(this.z0 ^ keystream.readInt32BE(at), end);
+    out.writeInt32BE(this.z1 ^ keystream.readInt32BE(at + 4), end + 4);
+    out.writeInt32BE(this.z2 ^ keystream.readInt32BE(at + 8), end + 8);
+    out.writeInt32BE(this.z3 ^ keystream.readInt32BE(at + 12), end + 12);
     return out;
+  }
+
+  /**
+   * CIPH_K of the counter blocks J0, inc32(J0), … (`blocks` of them, §7.1 step 2; IV per RFC 7714
+   * §8.1) for `packets` consecutive sequence numbers from `seq`, in one ECB call.
+   */
+  private keystream(ssrc: number, roc: number, seq: number, blocks: number, packets: number): Buffer {
+    const bytes = blocks * packets * 16;
+    if (bytes > this.counters.bytes.length) this.counters = new Scratch(bytes);
+    const cv = this.counters.view;
+    const iv0 = this.salt0 ^ (ssrc >>> 16);
+    const iv1 = this.salt1 ^ ((ssrc << 16) | (roc >>> 16));
+    let o = 0;
+    for (let p = 0; p < packets; p++) {
+      const iv2 = this.salt2 ^ ((roc << 16) | ((seq + p) & 0xffff));
+      for (let i = 1; i <= blocks; i++, o += 16) {
+        cv.setInt32(o, iv0);
+        cv.setInt32(o + 4, iv1);
+        cv.setInt32(o + 8, iv2);
+        cv.setInt32(o + 12, i);
+      }
+    }
+    return this.ecb.update(this.counters.bytes.subarray(0, bytes));
+  }
+
+  /** Fill `ahead` from `seq` on; returns the offset of `seq`'s keystream (0). */
+  private prepare(ahead: KeystreamAhead, ssrc: number, roc: number, seq: number, blocks: number): number {
+    // Never across a sequence-number wrap: the packets after it take ROC + 1.
+    const packets = Math.min(KeystreamAhead.PACKETS, 0x10000 - seq);
+    const per = Math.max(blocks, KeystreamAhead.BLOCKS);
+    ahead.fill(this.keystream(ssrc, roc, seq, per, packets), seq, roc, packets, per);
+    return 0;
+  }
+}
+
+/**
+ * Keystream prepared ahead for one outgoing stream: the forwarder keeps the publisher's sequence
+ * numbers, so the next packets' counter blocks are known before they arrive, and one ECB call can
+ * cover several packets (setting up the call costs more than the AES work). A packet out of the
+ * prepared range, or longer than the prepared blocks, gets its keystream on the spot.
+ */
+export class KeystreamAhead {
+  /** Packets prepared per ECB call, and blocks per packet (J0 + 7: payloads up to 112 bytes). */
+  static readonly PACKETS = 8;
+  static readonly BLOCKS = 8;
+  data: Buffer = Buffer.alloc(0);
+  private seq = 0;
+  private roc = 0;
+  private packets = 0;
+  private blocks = 0;
+
+  /** Offset of `seq`'s keystream if it is prepared for at least `blocks` blocks, else −1. */
+  offsetOf(seq: number, roc: number, blocks: number): number {
+    const index = (seq - this.seq) & 0xffff;
+    if (index >= this.packets || roc !== this.roc || blocks > this.blocks) return -1;
+    return index * this.blocks * 16;
+  }
+
+  fill(data: Buffer, seq: number, roc: number, packets: number, blocks: number): void {
+    this.data = data;
+    this.seq = seq;
+    this.roc = roc;
+    this.packets = packets;
+    this.blocks = blocks;
   }
 }
 

@@ -284,7 +284,8 @@ test("a leaving publisher's stream stops cleanly and the others' streams are unt
   const s2 = await relay.collectStats();
   const forwarded = s2.forwardedPackets - s1.forwardedPackets;
   const received = s2.receivedPackets - s1.receivedPackets;
-  assert.ok(received > 0 && forwarded <= received, `forwarded ${forwarded} for ${received} uploads: one subscriber per upload`);
+  // One subscriber per upload (engines are sampled a moment apart: allow a few packets in flight).
+  assert.ok(received >= 20 && Math.abs(forwarded - received) <= 5, `forwarded ${forwarded} for ${received} uploads`);
   assert.equal(c.receiveStatsOf(a.peerId), undefined, "c dropped a's stream");
   assert.equal(lossOf(c, b).lost - before.lost, 0, "c lost none of b's packets when a left");
   tb.stop();

@@ -10,7 +10,15 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createCipheriv, randomBytes, randomInt } from "node:crypto";
 import { SrtpSession, RtpPacket } from "werift";
-import { RolloverCounter, SrtpGcmProtector, writeRtpHeader, RTP_HEADER_BYTES, GCM_TAG_BYTES } from "../../src/server/srtp-protect.js";
+import {
+  KeystreamAhead,
+  RolloverCounter,
+  SrtpGcmProtector,
+  StreamSequencer,
+  writeRtpHeader,
+  RTP_HEADER_BYTES,
+  GCM_TAG_BYTES,
+} from "../../src/server/srtp-protect.js";
 import { ntpTimestamp } from "../../src/server/downlink.js";
 
 interface Rfc7714Vector {
@@ -100,6 +108,48 @@ test("matches OpenSSL's AES-GCM on random packets of every length up to 1500 byt
       assert.equal(got.toString("hex"), referenceProtect(key, salt, header, roc, payload).toString("hex"), `length ${length}`);
     }
   }
+});
+
+test("keystream prepared ahead gives the same packets as keystream made on the spot", () => {
+  const key = randomBytes(16);
+  const salt = randomBytes(12);
+  const plain = new SrtpGcmProtector(key, salt);
+  const batched = new SrtpGcmProtector(key, salt);
+  const ahead = new KeystreamAhead();
+  let seq = 65520;
+  let roc = 0;
+  for (let i = 0; i < 300; i++) {
+    // Mostly consecutive, with gaps, long payloads and a wrap (the ROC steps with it).
+    seq = (seq + (i % 37 === 0 ? 5 : 1)) & 0xffff;
+    if (seq < 16 && i > 0 && roc === 0) roc = 1;
+    const payload = randomBytes(i % 50 === 0 ? 700 : 60 + (i % 90));
+    const a = plain.protect(false, 111, seq, i * 960, 0xabc, roc, payload);
+    const b = batched.protect(false, 111, seq, i * 960, 0xabc, roc, payload, ahead);
+    assert.equal(b.toString("hex"), a.toString("hex"), `packet ${i} (seq ${seq})`);
+  }
+});
+
+test("RFC 3711 §3.3.1: a forwarded stream never repeats a sequence number", () => {
+  const s = new StreamSequencer();
+  assert.equal(s.next(100), 100);
+  assert.equal(s.next(101), 101);
+  assert.equal(s.next(101), -1, "duplicate dropped");
+  assert.equal(s.next(99), -1, "late packet dropped");
+  assert.equal(s.next(105), 105, "a gap passes through");
+  assert.equal(s.next(65535 - 100), -1);
+  assert.equal(s.dropped, 3);
+  // A sender that restarts far behind is followed after a while, continuing our numbering.
+  const r = new StreamSequencer();
+  r.next(40_000);
+  const outs: number[] = [];
+  for (let i = 0; i < StreamSequencer.RESYNC_AFTER + 1; i++) outs.push(r.next(30_000 + i));
+  assert.deepEqual(outs.slice(0, -2), new Array<number>(StreamSequencer.RESYNC_AFTER - 1).fill(-1));
+  assert.deepEqual(outs.slice(-2), [40_001, 40_002]);
+  const w = new StreamSequencer();
+  w.next(65534);
+  assert.equal(w.next(65535), 65535);
+  assert.equal(w.next(0), 0, "wraps forward");
+  assert.equal(w.next(65535), -1, "and not back");
 });
 
 test("RFC 3550 §5.1 fixed header layout", () => {
