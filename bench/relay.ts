@@ -40,7 +40,7 @@ import {
   type RelayLimits,
 } from "../src/index.js";
 import { createCipheriv, randomBytes } from "node:crypto";
-import { UploadCounter } from "../src/server/peer.js";
+import { UploadCounter } from "../src/server/upload-counter.js";
 import { buildPeerConfig, bindAddressFor, OPUS_PAYLOAD_TYPE } from "../src/media/rtc-config.js";
 import { parseServerMessage } from "../src/protocol/index.js";
 import { KeystreamAhead, SrtpGcmProtector, writeRtpHeader } from "../src/server/srtp-protect.js";

@@ -15,7 +15,8 @@ import type { Logger } from "../log.js";
 import type { EngineCommand, EngineEvent, EngineOptions, EngineStats } from "./engine-protocol.js";
 import type { Downlink, MediaKind } from "./downlink.js";
 import { PacketBatcher, readPacketBatch } from "./packet-batch.js";
-import { OfferQueue, RelayPeer, type PeerHooks } from "./peer.js";
+import { RelayPeer, type PeerHooks } from "./peer.js";
+import { OfferQueue } from "./offer-queue.js";
 
 export interface EngineHost {
   /** Events for the main thread. */

@@ -17,6 +17,8 @@ import type { Logger } from "../log.js";
 import { GenericDownlink, LeanDownlink, type Downlink } from "./downlink.js";
 import { SrtpOutput } from "./srtp-output.js";
 import { StreamSequencer } from "./srtp-protect.js";
+import { OfferQueue } from "./offer-queue.js";
+import { UploadCounter } from "./upload-counter.js";
 
 export type ForwardingMode = "lean" | "generic";
 
@@ -41,41 +43,8 @@ interface DownlinkSlot {
   negotiated: boolean;
 }
 
-/** Sequence-number accounting of the upload, RFC 3550 §A.1 (extended highest sequence number). */
-export class UploadCounter {
-  received = 0;
-  private base = -1;
-  private maxExt = -1;
-  private cycles = 0;
-
-  record(seq: number): void {
-    this.received++;
-    if (this.base < 0) {
-      this.base = seq;
-      this.maxExt = seq;
-      return;
-    }
-    const max = this.maxExt & 0xffff;
-    const delta = (seq - max) & 0xffff;
-    if (delta !== 0 && delta < 0x8000) {
-      if (seq < max) this.cycles += 0x10000;
-      this.maxExt = this.cycles + seq;
-    }
-  }
-
-  get expected(): number {
-    return this.base < 0 ? 0 : this.maxExt - this.base + 1;
-  }
-
-  get lost(): number {
-    return Math.max(0, this.expected - this.received);
-  }
-}
-
 /** Keyframe requests to one publisher: at most one per this interval (several subscribers may ask). */
 const KEYFRAME_REQUEST_INTERVAL_MS = 500;
-/** How long one offer may hold the engine's offer queue. */
-const OFFER_TASK_TIMEOUT_MS = 3000;
 /** A participant that sends nothing is taken to be connected this long after the relay is. */
 const READY_FALLBACK_MS = 1500;
 /**
@@ -89,47 +58,6 @@ const RENEGOTIATION_DELAY_MAX_MS = 250;
 const SR_INTERVAL_MS = 2000;
 /** Reports per compound SRTCP packet: 16 × 28 bytes stays well inside one MTU. */
 const SR_PER_PACKET = 16;
-
-/**
- * Runs offer creation one task at a time, with a turn of the event loop between tasks. werift
- * builds a 40-m-line offer in 10–20 ms of synchronous work; a room's worth of them back to back
- * would stall packet forwarding and answers to ICE consent checks (werift drops a connection whose
- * consent checks go unanswered for 30 s, and waits only 500 ms for each answer).
- */
-export class OfferQueue {
-  private readonly first: (() => void)[] = [];
-  private readonly later: (() => void)[] = [];
-  private running = false;
-
-  /**
-   * Run `task` when its turn comes; `urgent` tasks (a newcomer's first offer) go before the rest.
-   * The queue moves on after OFFER_TASK_TIMEOUT_MS even if a task has not settled: werift never
-   * settles an offer on a PeerConnection closed under it (a participant leaving mid-offer).
-   */
-  run(task: () => Promise<void>, urgent = false): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      (urgent ? this.first : this.later).push(() => {
-        let done = false;
-        const next = (): void => {
-          if (done) return;
-          done = true;
-          clearTimeout(watchdog);
-          this.running = false;
-          this.pump();
-        };
-        const watchdog = setTimeout(next, OFFER_TASK_TIMEOUT_MS);
-        task().then(resolve, reject).finally(next);
-      });
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    if (this.running || (this.first.length === 0 && this.later.length === 0)) return;
-    this.running = true;
-    setImmediate(() => (this.first.shift() ?? this.later.shift())!());
-  }
-}
 
 export interface RelayPeerOptions {
   id: string;

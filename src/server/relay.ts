@@ -357,6 +357,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           if (member && member.engine === engine) member.published = true;
         }
         this.updateStats();
+        this.absorb(this.pool?.loads ?? []);
         return;
       case "keyframe": {
         const publisher = this.members.get(event.publisherId);

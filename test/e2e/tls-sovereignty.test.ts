@@ -72,7 +72,8 @@ test("every socket a call opens talks only to the loopback addresses we named (n
     }
     return (origConnect as (...a: unknown[]) => net.Socket).apply(this, args);
   } as typeof net.Socket.prototype.connect;
-  const relay = new Relay({ host: "127.0.0.1", port: 0 });
+  // workers: 0 keeps the relay's media in this thread, so the patched sockets see its sends too.
+  const relay = new Relay({ host: "127.0.0.1", port: 0, workers: 0 });
   try {
     const invite = newInvite(await relay.start());
     const a = await Participant.join(invite, { name: "a", ffmpeg, statsIntervalMs: 0 });

@@ -1,4 +1,4 @@
-import { Option, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { Relay } from "../../server/index.js";
 import { createOutput } from "../output.js";
 import { makeLogger, parsePort, parsePortRange, parsePositiveInt, readPem, waitForStop } from "../common.js";
@@ -18,6 +18,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option("--max-participants <n>", "participants across the relay before new joins are refused", parsePositiveInt("--max-participants"))
     .option("--max-rooms <n>", "rooms open at once", parsePositiveInt("--max-rooms"))
     .option("--max-room-size <n>", "participants in one room", parsePositiveInt("--max-room-size"))
+    .option("--max-packet-rate <n>", "forwarded packets per second admitted before new joins are refused", parsePositiveInt("--max-packet-rate", 10_000_000))
+    .option("--max-load <fraction>", "refuse joins while the busiest media worker is busier than this (0-1)", parseFraction)
+    .option("--workers <n>", "media worker threads (default: one per core; 0 runs media in the main thread)", parseCount)
     .option("--tls-cert <file>", "serve https/wss with this certificate (PEM); invite links then use https")
     .option("--tls-key <file>", "private key (PEM) for --tls-cert")
     .option("--auth <file>", "require signed join tokens from these operator keys (conclave token keygen)")
@@ -36,6 +39,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
       tlsCert?: string;
       tlsKey?: string;
       auth?: string;
+      maxPacketRate?: number;
+      maxLoad?: number;
+      workers?: number;
     }) => {
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new UsageError("--tls-cert and --tls-key go together");
       const out = createOutput(Boolean(opts.json));
@@ -51,8 +57,11 @@ export function registerServe(program: Command, ctx: CliContext): void {
           ...(opts.maxParticipants ? { maxParticipants: opts.maxParticipants } : {}),
           ...(opts.maxRooms ? { maxRooms: opts.maxRooms } : {}),
           ...(opts.maxRoomSize ? { maxParticipantsPerRoom: opts.maxRoomSize } : {}),
+          ...(opts.maxPacketRate ? { maxForwardedPacketsPerSecond: opts.maxPacketRate } : {}),
+          ...(opts.maxLoad !== undefined ? { maxEngineLoad: opts.maxLoad } : {}),
         },
         logger: log.child("relay"),
+        ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
         ...(opts.auth ? { auth: { operatorPublicKeys: readOperatorPublicKeys(opts.auth) } } : {}),
         ...(opts.tlsCert && opts.tlsKey ? { tls: { cert: readPem(opts.tlsCert, "TLS certificate"), key: readPem(opts.tlsKey, "TLS key") } } : {}),
         ...(pcap ? { onForward: (_peer: string, rtp: { serialize(): Buffer }) => pcap.write(rtp.serialize()) } : {}),
@@ -68,4 +77,16 @@ export function registerServe(program: Command, ctx: CliContext): void {
       pcap?.close();
       out.event({ type: "stopped", forwardedPackets: relay.stats.forwardedPackets });
     });
+}
+
+function parseFraction(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError("must be a number above 0 and at most 1");
+  return n;
+}
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new InvalidArgumentError("must be a whole number from 0 to 64");
+  return n;
 }
