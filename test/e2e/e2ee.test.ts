@@ -82,6 +82,11 @@ function generationOf(payload: Uint8Array): number {
   return splitKid(decodeHeader(payload).kid).generation;
 }
 
+function sentPackets(p: Participant): number {
+  const e = p.statsEvent();
+  return e.type === "stats" ? e.sent.packets : 0;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -93,7 +98,9 @@ test("P5: after a leave the remaining members switch keys within 1 s, and nothin
   const c = await joinRoom(invite, "c", 700);
   for (const x of [a, b, c]) await waitFor(() => x.p.heard.length === 2, 15_000, "everyone hears the other two");
   const keyedAt = Date.now();
-  await sleep(1000);
+  // Let about a second of traffic flow under the keys the leaver holds.
+  const before = new Map([a, b].map((x) => [x, sentPackets(x.p)]));
+  await waitFor(() => [a, b].every((x) => sentPackets(x.p) >= before.get(x)! + 50), 10_000, "a second of audio from a and b");
   // Everything the leaver could still use: every receive key it holds when it leaves.
   const leakedAt = Date.now();
   const leaked = c.p.e2ee.exportReceiveKeysForTest();
@@ -101,7 +108,9 @@ test("P5: after a leave the remaining members switch keys within 1 s, and nothin
   const ring = keyRingFrom(leaked, 4);
   await c.p.close();
   for (const x of [a, b]) await waitFor(() => leaveRotations(x.events).length >= 1, 5000, "a key-rotated leave event");
-  await sleep(1500);
+  // Then more than a second of traffic after the switch.
+  const after = new Map([a, b].map((x) => [x, sentPackets(x.p)]));
+  await waitFor(() => [a, b].every((x) => sentPackets(x.p) >= after.get(x)! + 75), 10_000, "1.5 s of audio after the switch");
 
   for (const x of [a, b]) {
     const rotation = leaveRotations(x.events)[0]!;
