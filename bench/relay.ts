@@ -22,7 +22,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { RTCPeerConnection, RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
+import { ProtectionProfileAeadAes128Gcm, RTCPeerConnection, RtpHeader, RtpPacket, SrtpSession, type RTCRtpTransceiver } from "werift";
 import WebSocket from "ws";
 import {
   Relay,
@@ -44,6 +44,7 @@ import { UploadCounter } from "../src/server/upload-counter.js";
 import { buildPeerConfig, bindAddressFor, OPUS_PAYLOAD_TYPE } from "../src/media/rtc-config.js";
 import { parseServerMessage } from "../src/protocol/index.js";
 import { KeystreamAhead, SrtpGcmProtector, writeRtpHeader } from "../src/server/srtp-protect.js";
+import { SrtpInput } from "../src/server/srtp-input.js";
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -886,6 +887,63 @@ export function benchSrtpProtect(): Record<string, unknown> {
   };
 }
 
+/**
+ * The relay's receive path of one audio upload packet (100-byte payload, as participants send them:
+ * protected by werift's SRTP context): the lean path (./src/server/srtp-input.ts: demultiplex,
+ * replay check, one AES-GCM decryption) vs werift's SRTP decrypt and RTP parse, same run. The
+ * werift figure is only the part of its receive path that does the same job: in the relay werift
+ * also probes for STUN, demultiplexes DTLS, routes the packet and keeps receiver statistics.
+ */
+export function benchSrtpUnprotect(): Record<string, unknown> {
+  const ssrc = 0x1234;
+  const key = randomBytes(16);
+  const salt = randomBytes(12);
+  const other = { key: randomBytes(16), salt: randomBytes(12) };
+  const publisher = new SrtpSession({
+    keys: { localMasterKey: key, localMasterSalt: salt, remoteMasterKey: other.key, remoteMasterSalt: other.salt },
+    profile: ProtectionProfileAeadAes128Gcm,
+  });
+  const relayConfig = {
+    keys: { localMasterKey: other.key, localMasterSalt: other.salt, remoteMasterKey: key, remoteMasterSalt: salt },
+    profile: ProtectionProfileAeadAes128Gcm,
+  };
+  const packets = Array.from({ length: 4096 }, (_, i) =>
+    publisher.encrypt(randomBytes(100), new RtpHeader({ payloadType: 111, sequenceNumber: 1000 + i, timestamp: i * 960, ssrc })),
+  );
+  let sink = 0;
+  const leanRound = (): number => {
+    const cipher = new SrtpSession(relayConfig).remoteContext.cipher;
+    const input = SrtpInput.withKeys(ssrc, { sessionKey: cipher.srtpSessionKey, sessionSalt: cipher.srtpSessionSalt }, (_m, seq) => (sink += seq));
+    const start = process.hrtime.bigint();
+    for (const p of packets) input.receive(p);
+    return Number(process.hrtime.bigint() - start) / 1000 / packets.length;
+  };
+  const weriftRound = (): number => {
+    const session = new SrtpSession(relayConfig);
+    const start = process.hrtime.bigint();
+    for (const p of packets) sink += RtpPacket.deSerialize(session.decrypt(p)).header.sequenceNumber;
+    return Number(process.hrtime.bigint() - start) / 1000 / packets.length;
+  };
+  leanRound();
+  weriftRound();
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let r = 0; r < 15; r++) {
+    a.push(leanRound());
+    b.push(weriftRound());
+  }
+  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+  if (sink === 0) throw new Error("no packet was delivered");
+  return {
+    type: "bench",
+    name: "srtp-unprotect",
+    payloadBytes: 100,
+    usPerPacket: round(median(a), 3),
+    weriftUsPerPacket: round(median(b), 3),
+    ratio: round(median(b) / median(a)),
+  };
+}
+
 export interface RelayBenchOptions {
   /** Run only these parts. */
   only?: ("protect" | "forward" | "join" | "capacity")[];
@@ -907,7 +965,10 @@ export async function benchRelay(options: RelayBenchOptions = {}): Promise<Array
       emit({ type: "bench-error", name: what, error: (err as Error).message });
     }
   };
-  if (only.has("protect")) emit(benchSrtpProtect());
+  if (only.has("protect")) {
+    emit(benchSrtpProtect());
+    emit(benchSrtpUnprotect());
+  }
   if (only.has("forward")) {
     // Lean vs generic in the same run, same room size, full (decrypting) receivers.
     for (const n of [10, 20]) {

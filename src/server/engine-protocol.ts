@@ -49,6 +49,9 @@ export interface EngineStats {
   uploadExpected: number;
   /** Packets received from other engines for this engine's subscribers. */
   linkedPackets: number;
+  /** Audio upload packets taken by the lean receive path (./srtp-input.ts), and dropped there (replays, forgeries). */
+  leanUploadPackets: number;
+  leanUploadDropped: number;
   /** Event-loop utilisation of the engine's thread, 0..1, smoothed over the last few seconds. */
   load: number;
 }

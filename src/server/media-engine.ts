@@ -47,6 +47,7 @@ export class MediaEngine {
   /** Upload accounting of peers that have left. */
   private goneLost = 0;
   private goneExpected = 0;
+  private goneLean = { packets: 0, dropped: 0 };
   private eluMark: EventLoopUtilization = performance.eventLoopUtilization();
   private load = 0;
   private readonly loadTimer: NodeJS.Timeout;
@@ -61,7 +62,11 @@ export class MediaEngine {
     this.peerConfig = buildPeerConfig(options.network);
     this.hooks = {
       signal: (peer, message) => this.host.emit({ ev: "signal", peerId: peer.id, message }),
-      rtp: (peer, rtp, kind) => this.ingress(peer, rtp, kind),
+      rtp: (peer, rtp, kind) => {
+        this.host.tap?.(peer.id, rtp);
+        this.ingress(peer, kind, rtp.header.marker, rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload);
+      },
+      upload: (peer, kind, marker, seq, timestamp, payload) => this.ingress(peer, kind, marker, seq, timestamp, payload),
       keyframeWanted: (publisherId) => this.keyframeWanted(publisherId),
       downlinksChanged: () => this.markFanoutDirty(),
       failed: (peer, reason) => this.host.emit({ ev: "peer-failed", peerId: peer.id, reason }),
@@ -148,6 +153,8 @@ export class MediaEngine {
       hooks: this.hooks,
       filterSdp: (sdp) => keepCandidates(sdp, this.options.network.bindAddress, this.options.network.announceAddress),
       offers: this.offers,
+      // A packet capture must see every upload packet as werift parsed it.
+      leanUploads: this.host.tap === undefined,
     });
     this.peers.set(peerId, peer);
     for (const publisher of publishers) peer.addPublisher(publisher.id, publisher.video);
@@ -182,6 +189,8 @@ export class MediaEngine {
     this.peers.delete(peerId);
     this.goneLost += peer.uploadCounter.lost;
     this.goneExpected += peer.uploadCounter.expected;
+    this.goneLean.packets += peer.leanUploadStats.packets;
+    this.goneLean.dropped += peer.leanUploadStats.dropped;
     this.markFanoutDirty();
     await peer.close();
   }
@@ -216,21 +225,19 @@ export class MediaEngine {
     this.fanoutDirty = false;
   }
 
-  /** An upload packet from one of this engine's peers. */
-  private ingress(peer: RelayPeer, rtp: RtpPacket, kind: MediaKind): void {
+  /** An upload packet from one of this engine's peers (after SRTP). */
+  private ingress(peer: RelayPeer, kind: MediaKind, marker: boolean, sequenceNumber: number, timestamp: number, payload: Buffer): void {
     if (peer.closed) return;
-    const h = rtp.header;
     this.received++;
-    if (kind === "audio") peer.uploadCounter.record(h.sequenceNumber);
-    this.host.tap?.(peer.id, rtp);
+    if (kind === "audio") peer.uploadCounter.record(sequenceNumber);
     // Never forward the same sequence number twice (a duplicate or late packet): see StreamSequencer.
-    const seq = (kind === "audio" ? peer.audioSequence : peer.videoSequence).next(h.sequenceNumber);
+    const seq = (kind === "audio" ? peer.audioSequence : peer.videoSequence).next(sequenceNumber);
     if (seq < 0) return;
     if (this.fanoutDirty) this.rebuildFanout();
-    this.forwardLocal(peer.id, kind, h.marker, seq, h.timestamp, rtp.payload);
+    this.forwardLocal(peer.id, kind, marker, seq, timestamp, payload);
     const links = this.roomLinks.get(peer.roomId);
     if (links) {
-      for (const link of links) link.add(peer.id, kind, h.marker, seq, h.timestamp, rtp.payload);
+      for (const link of links) link.add(peer.id, kind, marker, seq, timestamp, payload);
     }
   }
 
@@ -244,9 +251,13 @@ export class MediaEngine {
   stats(): EngineStats {
     let lost = this.goneLost;
     let expected = this.goneExpected;
+    let leanPackets = this.goneLean.packets;
+    let leanDropped = this.goneLean.dropped;
     for (const peer of this.peers.values()) {
       lost += peer.uploadCounter.lost;
       expected += peer.uploadCounter.expected;
+      leanPackets += peer.leanUploadStats.packets;
+      leanDropped += peer.leanUploadStats.dropped;
     }
     return {
       index: this.index,
@@ -256,6 +267,8 @@ export class MediaEngine {
       uploadLost: lost,
       uploadExpected: expected,
       linkedPackets: this.linked,
+      leanUploadPackets: leanPackets,
+      leanUploadDropped: leanDropped,
       load: this.load,
     };
   }

@@ -16,6 +16,7 @@ import type { PeerConfig } from "../media/rtc-config.js";
 import type { Logger } from "../log.js";
 import { GenericDownlink, LeanDownlink, type Downlink } from "./downlink.js";
 import { SrtpOutput } from "./srtp-output.js";
+import { SrtpInput } from "./srtp-input.js";
 import { StreamSequencer } from "./srtp-protect.js";
 import { OfferQueue } from "./offer-queue.js";
 import { UploadCounter } from "./upload-counter.js";
@@ -27,6 +28,8 @@ export interface PeerHooks {
   signal(peer: RelayPeer, message: ServerMessage): void;
   /** An RTP packet from the participant's upload (after SRTP). */
   rtp(peer: RelayPeer, rtp: RtpPacket, kind: MediaKind): void;
+  /** The same, from the lean receive path (./srtp-input.ts): the fields the forwarder uses. */
+  upload(peer: RelayPeer, kind: MediaKind, marker: boolean, sequenceNumber: number, timestamp: number, payload: Buffer): void;
   /** A subscriber lost a picture: `publisherId` should send a keyframe (RTCP PLI, RFC 4585 §6.3.1). */
   keyframeWanted(publisherId: string): void;
   /** The set of downlinks that can carry media changed. */
@@ -73,6 +76,11 @@ export interface RelayPeerOptions {
   filterSdp?: (sdp: string) => string;
   /** Offers are made one at a time per engine (see OfferQueue). */
   offers?: OfferQueue;
+  /**
+   * Lean mode: take the audio upload's receive path over from werift once its first packet is in
+   * (./srtp-input.ts). Off when every upload packet must reach `hooks.rtp` (packet capture).
+   */
+  leanUploads?: boolean;
 }
 
 /** Slot key: one m-line per publisher and kind. */
@@ -120,6 +128,10 @@ export class RelayPeer {
   private answerTimer: NodeJS.Timeout | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly seenTracks = new WeakSet<object>();
+  /** The lean receive path of the audio upload, once it has taken over (lean mode). */
+  private uploadInput: SrtpInput | undefined;
+  private uploadInputTried = false;
+  private readonly leanUploads: boolean;
   closed = false;
   connected = false;
 
@@ -140,6 +152,7 @@ export class RelayPeer {
     this.hooks = options.hooks;
     this.filterSdp = options.filterSdp ?? ((sdp) => sdp);
     this.offers = options.offers ?? new OfferQueue();
+    this.leanUploads = options.mode === "lean" && options.leanUploads !== false;
     // max-bundle: every m-line rides one transport from the start. Without it werift gives an m-line
     // added before the first answer (a publisher joining while this peer connects) its own ICE and
     // DTLS transport, which the participant never connects, and the whole connection fails.
@@ -150,7 +163,10 @@ export class RelayPeer {
     this.upload.onTrack.subscribe((track) => {
       if (this.seenTracks.has(track)) return;
       this.seenTracks.add(track);
-      track.onReceiveRtp.subscribe((rtp) => this.hooks.rtp(this, rtp, "audio"));
+      track.onReceiveRtp.subscribe((rtp) => {
+        this.hooks.rtp(this, rtp, "audio");
+        if (this.leanUploads && !this.uploadInputTried) this.takeOverUpload(rtp.header.ssrc);
+      });
     });
     this.uploadVideo?.onTrack.subscribe((track) => {
       if (this.seenTracks.has(track)) return;
@@ -221,6 +237,24 @@ export class RelayPeer {
     if (this.closed) return;
     for (const slot of gone) slot.transceiver.setDirection("inactive");
     this.scheduleNegotiation(this.renegotiationDelay());
+  }
+
+  /**
+   * From now on the audio upload's SRTP goes from the socket straight to the forwarder
+   * (./srtp-input.ts); werift keeps STUN, DTLS, SRTCP and everything else. Tried once per peer: when
+   * the session does not allow it (another SRTP profile, no UDP pair), werift keeps the stream.
+   */
+  private takeOverUpload(ssrc: number): void {
+    this.uploadInputTried = true;
+    this.uploadInput = SrtpInput.attach(this.upload.receiver.dtlsTransport ?? this.pc.dtlsTransports[0], ssrc, (marker, seq, timestamp, payload) =>
+      this.hooks.upload(this, "audio", marker, seq, timestamp, payload),
+    );
+    this.log.debug("audio upload receive path", { peer: this.id, path: this.uploadInput ? "lean" : "werift" });
+  }
+
+  /** Upload packets the lean receive path has delivered, and dropped (replays, forgeries). */
+  get leanUploadStats(): { packets: number; dropped: number } {
+    return { packets: this.uploadInput?.packets ?? 0, dropped: this.uploadInput?.dropped ?? 0 };
   }
 
   /** Ask the participant for a video keyframe (RTCP PLI on its video upload), at most twice a second. */
@@ -400,6 +434,7 @@ export class RelayPeer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.uploadInput?.detach();
     clearTimeout(this.answerTimer);
     clearTimeout(this.readyTimer);
     for (const stop of this.readyWatch) stop();

@@ -96,6 +96,10 @@ async function checkOrderedDelivery(options: Partial<RelayOptions>): Promise<voi
   assert.equal(b.e2ee.peerDecryptFailures(a.peerId), 0);
   const stats = await relay.collectStats();
   assert.ok(stats.forwardedPackets >= 200, `relay forwarded ${stats.forwardedPackets}`);
+  const lean = stats.perEngine.reduce((n, e) => n + e.leanUploadPackets, 0);
+  if (options.forwarding === "generic") assert.equal(lean, 0, "the generic path leaves uploads to werift");
+  else assert.ok(lean >= 200, `uploads taken by the lean receive path: ${lean}`);
+  assert.equal(stats.perEngine.reduce((n, e) => n + e.leanUploadDropped, 0), 0, "no upload dropped as replay or forgery");
   if (options.placement === "spread") {
     const linked = stats.perEngine.reduce((n, e) => n + e.linkedPackets, 0);
     assert.ok(linked >= 200, `packets that crossed engines: ${linked}`);
