@@ -87,8 +87,15 @@ function sentPackets(p: Participant): number {
   return e.type === "stats" ? e.sent.packets : 0;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** Frames of `p` the relay forwarded after `since` (ms since the epoch). */
+function forwardedOf(p: Participant, since = 0): number {
+  return forwarded.filter((f) => f.peerId === p.peerId && f.at > since).length;
+}
+
+/** Wait until the relay has forwarded `count` more frames of each of `members` from now on. */
+async function framesFlow(members: Participant[], count: number, what: string): Promise<void> {
+  const since = Date.now();
+  await waitFor(() => members.every((p) => forwardedOf(p, since) >= count), 15_000, what);
 }
 
 test("P5: after a leave the remaining members switch keys within 1 s, and nothing they send after opens with the leaver's keys", async () => {
@@ -139,13 +146,13 @@ test("P6: a newcomer cannot decrypt frames sent before it joined", async () => {
   const a = await joinRoom(invite, "a", 330);
   const b = await joinRoom(invite, "b", 550);
   for (const x of [a, b]) await waitFor(() => x.p.heard.length === 1, 15_000, "a and b hear each other");
-  await sleep(1000);
+  await waitFor(() => forwardedOf(a.p) >= 40 && forwardedOf(b.p) >= 40, 15_000, "40 frames of each before the join");
   const joinedAt = Date.now();
   const n = await joinRoom(invite, "newcomer", 770);
   await waitFor(() => n.p.heard.length === 2, 15_000, "the newcomer hears both");
-  await sleep(500);
+  const recent = Date.now();
+  await framesFlow([a.p, b.p], 6, "frames of both after the newcomer hears them");
   const ring = keyRingFrom(n.p.e2ee.exportReceiveKeysForTest(), 4);
-  const recent = Date.now() - 300;
   for (const x of [a, b]) {
     const mine = forwarded.filter((f) => f.peerId === x.p.peerId);
     const early = mine.filter((f) => f.at < joinedAt);
@@ -172,7 +179,8 @@ test("P3: a participant with the room id but not the secret gets no keys, hears 
   for (const m of [a, b]) {
     await waitFor(() => m.events.some((e) => e.type === "intruder" && e.peerId === x.p.peerId), 8000, "every member reports the intruder");
   }
-  await sleep(2000);
+  // The members talk on while the intruder is in the room: it gets their ciphertext and opens none of it.
+  await waitFor(() => (x.p.receiveStatsOf(a.p.peerId)?.packetsReceived ?? 0) > 50, 15_000, "the intruder to receive 50 packets of a");
   assert.deepEqual(x.p.heard, [], "the intruder decrypted nothing");
   assert.equal(x.p.e2ee.members.size, 0);
   assert.deepEqual(x.p.e2ee.exportReceiveKeysForTest(), []);
@@ -277,7 +285,7 @@ test("tampered, replayed and unknown-KID frames from the wire are dropped and co
   const a = await joinRoom(invite, "talker", 480);
   const b = await joinRoom(invite, "listener");
   await waitFor(() => b.p.heard.includes(a.p.peerId), 15_000, "b hears a");
-  await sleep(300);
+  await framesFlow([a.p], 10, "10 more frames of a, delivered to b");
   const frames = forwarded.filter((f) => f.peerId === a.p.peerId);
   const frame = frames.at(-10)!.payload; // already delivered to b
   const e2ee = b.p.e2ee;
@@ -303,10 +311,9 @@ test("tampered, replayed and unknown-KID frames from the wire are dropped and co
 
   // The counters reach the stats event, and the call goes on.
   const count = b.p.receiveStatsOf(a.p.peerId)!.packetsReceived;
-  await sleep(500);
+  await waitFor(() => b.p.receiveStatsOf(a.p.peerId)!.packetsReceived > count + 10, 5000, "the call goes on");
   const stats = b.p.statsEvent();
   assert.ok(stats.type === "stats" && stats.decryptFailures === s0.decryptFailures + 3);
-  assert.ok(b.p.receiveStatsOf(a.p.peerId)!.packetsReceived > count + 10);
   assert.equal(e2ee.stats.decryptFailures, s0.decryptFailures + 3, "no failures from the genuine stream");
   await Promise.all([a.p.close(), b.p.close()]);
 });
@@ -321,18 +328,17 @@ test("churn: three join, then leave one by one; every leave switch takes ≤ 1 s
   for (const x of [a, b, ...churners]) await waitFor(() => x.p.heard.length === 4, 15_000, "everyone hears the other four");
   // Two leave close together (one switch may cover both), then the last one.
   await Promise.all([churners[0]!.p.close(), churners[1]!.p.close()]);
-  await sleep(300);
+  for (const x of [a, b]) await waitFor(() => x.p.e2ee.members.size === 2, 5000, "the first two leaves are seen");
   await churners[2]!.p.close();
   for (const x of [a, b]) await waitFor(() => leaveRotations(x.events).length >= 2 && x.p.e2ee.members.size === 1, 5000, "leave rotations");
-  await sleep(1000); // past the last switch
+  // a keeps decrypting b across the switches.
   let decoded = 0;
   const onAudio = (audio: { peerId: string }): void => {
     if (audio.peerId === b.p.peerId) decoded++;
   };
   a.p.on("audio", onAudio);
-  await sleep(1500);
+  await waitFor(() => decoded >= 50, 5000, `a still decrypts b after the churn (${decoded} frames)`);
   a.p.off("audio", onAudio);
-  assert.ok(decoded >= 50, `a still decrypts b after the churn (${decoded} frames in 1.5 s)`);
   for (const x of [a, b]) {
     for (const r of leaveRotations(x.events)) assert.ok(r.tookMs <= 1000, `leave switch took ${r.tookMs} ms`);
     assert.ok(x.events.filter((e) => e.type === "key-rotated" && e.reason === "join").length >= 3);
