@@ -12,7 +12,7 @@ import type { RtpPacket } from "werift";
 import { Relay, Participant, Recorder, newInvite, resolveFfmpeg, parseAudioSource, DeniedError } from "../../src/index.js";
 import { parseVideoSource, splitAnnexB, nalType, NAL_TYPE, H264_PAYLOAD_TYPE, parseH264PayloadHeader } from "../../src/media/index.js";
 import { parseInvite } from "../../src/protocol/index.js";
-import { tempDir, waitFor } from "../helpers/util.js";
+import { tempDir, waitFor, runCli, stopCli } from "../helpers/util.js";
 
 const ffmpeg = resolveFfmpeg().path;
 let relay: Relay;
@@ -153,5 +153,23 @@ test("where a member cannot receive H.264, the relay refuses an H.264 publisher,
     await viewer.close();
   } finally {
     await publisher.close();
+  }
+});
+
+test("CLI: join --video testsrc --video-codec h264 publishes H.264 a library member decrypts", async () => {
+  const invite = newInvite(url);
+  const viewer = await Participant.join(invite, { name: "viewer", statsIntervalMs: 0 });
+  const frames: { codec: string; keyframe: boolean }[] = [];
+  viewer.on("video", (v) => frames.push({ codec: v.codec, keyframe: v.keyframe }));
+  const cli = runCli(["join", invite, "--json", "--name", "cli-cam", "--video", "testsrc", "--video-codec", "h264", "--video-size", "160x96", "--fps", "10"]);
+  try {
+    await waitFor(() => frames.length >= 10, 15_000, "10 H.264 frames from the CLI publisher");
+    assert.ok(frames.every((f) => f.codec === "h264"));
+    assert.ok(frames[0]!.keyframe);
+    const [peerId] = [...viewer.e2ee.members.keys()];
+    assert.deepEqual([viewer.videoStatsOf(peerId!)?.width, viewer.videoStatsOf(peerId!)?.height], [160, 96]);
+  } finally {
+    await stopCli(cli);
+    await viewer.close();
   }
 });
