@@ -378,22 +378,23 @@ export class VideoSource extends TypedEmitter<VideoSourceEvents> {
         }
         for (const u of units) this.#accessUnit(u);
       });
+    } else {
+      const reader = new IvfReader();
+      proc.stdout!.on("data", (chunk: Buffer) => {
+        let frames: IvfFrame[];
+        try {
+          frames = reader.push(chunk);
+        } catch (err) {
+          // Cannot happen with ffmpeg's ivf muxer; stop rather than emit garbage.
+          this.#logger.warn("malformed IVF from ffmpeg", { error: (err as Error).message });
+          void this.#proc.close();
+          return;
+        }
+        const header = reader.header;
+        if (header) this.#timebase = { num: header.timebaseNum, den: header.timebaseDen };
+        for (const f of frames) this.#frame(f);
+      });
     }
-    const reader = new IvfReader();
-    if (settings.codec !== "h264") proc.stdout!.on("data", (chunk: Buffer) => {
-      let frames: IvfFrame[];
-      try {
-        frames = reader.push(chunk);
-      } catch (err) {
-        // Cannot happen with ffmpeg's ivf muxer; stop rather than emit garbage.
-        this.#logger.warn("malformed IVF from ffmpeg", { error: (err as Error).message });
-        void this.#proc.close();
-        return;
-      }
-      const header = reader.header;
-      if (header) this.#timebase = { num: header.timebaseNum, den: header.timebaseDen };
-      for (const f of frames) this.#frame(f);
-    });
     proc.on("exit", (code, _signal, info) => {
       if (info.requested) return;
       const detail = videoStderrDetail(proc.stderrTail) || (code === null ? `ffmpeg was killed by ${_signal}` : `ffmpeg exited with code ${code}`);
