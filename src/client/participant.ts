@@ -9,7 +9,7 @@ import { EventEmitter } from "node:events";
 import { randomInt } from "node:crypto";
 import { RTCPeerConnection, RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
 import { parseInvite, InviteParseError, type Invite, type ServerMessage, type TrackMapping } from "../protocol/index.js";
-import { buildPeerConfig, bindAddressFor, keepCandidates, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE } from "../media/rtc-config.js";
+import { buildPeerConfig, bindAddressFor, keepCandidates, videoCodecName, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, H264_PAYLOAD_TYPE } from "../media/rtc-config.js";
 import {
   AudioSource,
   OpusLevelMeter,
@@ -20,6 +20,11 @@ import {
   isVp8Keyframe,
   describeVideoSource,
   VP8_MAX_PICTURE_ID,
+  H264Depacketizer,
+  packetizeH264,
+  parseH264AccessUnit,
+  VIDEO_CODECS,
+  type VideoCodecName,
   type AudioSourceSpec,
   type VideoSourceSpec,
   type VideoSourceOptions,
@@ -55,6 +60,11 @@ export interface JoinOptions {
   timeoutMs?: number;
   /** Publish video (the relay then offers a video upload m-line); see publishVideo(). */
   video?: boolean;
+  /**
+   * The codec of the video we publish: "vp8" (default) or "h264". Announced at join; the relay
+   * refuses the join if a member of the room cannot receive it. We receive both.
+   */
+  videoCodec?: VideoCodecName;
   /** Extra CA certificate(s) to trust for a wss relay (PEM). */
   ca?: string | Buffer;
   /** Signed join token, when the relay requires one (`conclave serve --auth`). */
@@ -76,8 +86,9 @@ export interface ReceivedAudio {
 
 export interface ReceivedVideo {
   peerId: string;
-  /** One whole, decrypted VP8 frame. */
+  /** One whole, decrypted frame: a VP8 frame, or an H.264 access unit in Annex B form. */
   frame: Buffer;
+  codec: VideoCodecName;
   keyframe: boolean;
   /** RTP timestamp, 90 kHz. */
   timestamp: number;
@@ -91,6 +102,8 @@ export interface ParticipantEvents {
 }
 
 interface RemoteVideo {
+  codec: VideoCodecName;
+  /** Vp8Depacketizer, or H264Depacketizer (its subclass) for H.264. */
   depacketizer: Vp8Depacketizer;
   stats: VideoStreamStats;
   receive: ReceiveStats;
@@ -126,6 +139,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private sentVideoFrames = 0;
   private readonly midToPeer = new Map<string, string>();
   private readonly videoPublishers = new Set<string>();
+  /** Publisher → the codec the relay negotiated for its video m-line. */
+  private readonly publisherCodecs = new Map<string, VideoCodecName>();
   private readonly subscribed = new WeakSet<object>();
   private readonly remotes = new Map<string, RemotePeer>();
   private source: AudioSource | undefined;
@@ -277,7 +292,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       v: 1,
       room: this.invite.room,
       ...(this.options.token ? { token: this.options.token } : {}),
-      ...(this.options.video ? { video: true } : {}),
+      ...(this.options.video ? { video: true, videoCodec: this.videoCodec } : {}),
+      videoReceive: [...VIDEO_CODECS],
     });
     try {
       await connected;
@@ -350,6 +366,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.uploadVideo = undefined;
     this.midToPeer.clear();
     this.videoPublishers.clear();
+    this.publisherCodecs.clear();
     for (const remote of this.remotes.values()) remote.meter?.free();
     this.remotes.clear();
     if (pc) void pc.close().catch(() => {});
@@ -424,6 +441,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
           // Packets still in flight on its m-lines must not bring it back.
           for (const [mid, peerId] of this.midToPeer) if (peerId === message.peerId) this.midToPeer.delete(mid);
           this.videoPublishers.delete(message.peerId);
+          this.publisherCodecs.delete(message.peerId);
           const wasMember = this.e2ee.onPeerLeft(message.peerId);
           if (wasMember) this.emitEvent({ type: "peer-left", peerId: message.peerId, name, reason: message.reason });
           return;
@@ -498,6 +516,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         transceiver.setDirection("sendonly");
       }
     }
+    for (const t of tracks) {
+      if (t.kind !== "video") continue;
+      const codec = videoCodecName(pc.getTransceivers().find((x) => x.mid === t.mid)?.codecs[0]);
+      if (codec) this.publisherCodecs.set(t.peerId, codec);
+    }
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     // A retired (inactive) m-line must never be reused for a later publisher: werift would drop its
@@ -557,8 +580,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const peerId = transceiver.mid === null ? undefined : this.midToPeer.get(transceiver.mid);
     if (!peerId) return;
     const remote = this.remoteFor(peerId);
+    const codec = videoCodecName(transceiver.codecs.find((c) => c.payloadType === rtp.header.payloadType)) ?? "vp8";
+    if (remote.video && remote.video.codec !== codec) remote.video = undefined;
     const video = (remote.video ??= {
-      depacketizer: new Vp8Depacketizer(),
+      codec,
+      depacketizer: codec === "h264" ? new H264Depacketizer() : new Vp8Depacketizer(),
       stats: new VideoStreamStats(),
       receive: new ReceiveStats(90000),
       lastPliAt: 0,
@@ -580,11 +606,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     for (const assembled of frames) {
       const plain = this.e2ee.decrypt(peerId, assembled.data);
       if (!plain) continue;
-      const keyframe = isVp8Keyframe(plain);
+      const h264 = codec === "h264" ? parseH264AccessUnit(plain) : undefined;
+      const keyframe = h264 ? h264.keyframe : isVp8Keyframe(plain);
       if (keyframe) video.depacketizer.keyframeReceived();
       else if (video.depacketizer.needsKeyframe) continue;
-      video.stats.recordVp8(plain);
-      this.emit("video", { peerId, frame: plain, keyframe, timestamp: assembled.timestamp });
+      if (h264) video.stats.record({ keyframe, width: h264.width, height: h264.height, bytes: plain.length }); // as recordH264, parsed once
+      else video.stats.recordVp8(plain);
+      this.emit("video", { peerId, frame: plain, codec, keyframe, timestamp: assembled.timestamp });
     }
     if (video.depacketizer.needsKeyframe && now - video.lastPliAt > 1000) {
       video.lastPliAt = now;
@@ -597,12 +625,20 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     await this.unpublishVideo();
     if (!this.options.video) throw new ConclaveError("video-not-negotiated", "join with video enabled to publish video", ExitCode.usage);
     if (source instanceof VideoSource) {
+      if (source.codec !== this.videoCodec) {
+        throw new ConclaveError("video-codec-mismatch", `the video source encodes ${source.codec}, but this participant joined to publish ${this.videoCodec}`, ExitCode.usage);
+      }
       this.videoSource = source;
       this.ownsVideoSource = false;
     } else {
       if (source.kind === "none") return;
       if (!this.options.ffmpeg) throw new ConclaveError("ffmpeg-missing", "publishing video needs ffmpeg", ExitCode.media);
-      this.videoSource = await VideoSource.open(source, { ffmpeg: this.options.ffmpeg, logger: this.log.child("ffmpeg-video"), ...settings });
+      this.videoSource = await VideoSource.open(source, {
+        ffmpeg: this.options.ffmpeg,
+        logger: this.log.child("ffmpeg-video"),
+        ...settings,
+        codec: this.videoCodec,
+      });
       this.ownsVideoSource = true;
     }
     this.videoListener = (frame) => this.sendVideoFrame(frame);
@@ -617,16 +653,25 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.videoListener = undefined;
   }
 
-  /** One VP8 frame: encrypt it whole as one SFrame message, then packetize (RFC 7741) and send. */
+  /** The codec of the video we publish (JoinOptions.videoCodec). */
+  get videoCodec(): VideoCodecName {
+    return this.options.videoCodec ?? "vp8";
+  }
+
+  /**
+   * One frame of our codec (a VP8 frame, or an H.264 access unit): encrypt it whole as one SFrame
+   * message, then packetize (RFC 7741, or RFC 6184 as h264-rtp.ts describes) and send.
+   */
   sendVideoFrame(frame: { data: Uint8Array; timestamp90k: number }): void {
     if (this.muted || this.closing || !this.uploadVideo) return;
     const ciphertext = this.e2ee.encrypt(frame.data);
     const timestamp = (this.videoTimestampBase + frame.timestamp90k) >>> 0;
-    const payloads = packetizeVp8(ciphertext, 1100, { pictureId: this.pictureId });
-    this.pictureId = (this.pictureId + 1) % (VP8_MAX_PICTURE_ID + 1);
+    const h264 = this.videoCodec === "h264";
+    const payloads = h264 ? packetizeH264(ciphertext, 1100) : packetizeVp8(ciphertext, 1100, { pictureId: this.pictureId });
+    if (!h264) this.pictureId = (this.pictureId + 1) % (VP8_MAX_PICTURE_ID + 1);
     payloads.forEach((payload, i) => {
       const header = new RtpHeader({
-        payloadType: VP8_PAYLOAD_TYPE,
+        payloadType: h264 ? H264_PAYLOAD_TYPE : VP8_PAYLOAD_TYPE,
         sequenceNumber: this.videoSequence,
         timestamp,
         ssrc: this.videoSsrc,
@@ -642,6 +687,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** Does this member publish video (the relay offered us a video m-line for it)? */
   publishesVideo(peerId: string): boolean {
     return this.videoPublishers.has(peerId);
+  }
+
+  /** The codec of a member's video, once the relay offered us its m-line. */
+  videoCodecOf(peerId: string): VideoCodecName | undefined {
+    return this.publisherCodecs.get(peerId);
   }
 
   /** Frame rate, resolution and keyframe count of a member's video, when it publishes video. */

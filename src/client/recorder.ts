@@ -1,7 +1,8 @@
 /**
  * A recorder: a receive-only participant that announces the recorder role (every member sees it),
  * decrypts locally and writes one file per remote participant, copying the media bit for bit:
- * Ogg Opus for members who publish only audio, live WebM (VP8 + Opus) for members who publish video.
+ * Ogg Opus for members who publish only audio, live WebM (VP8 + Opus) for members who publish VP8
+ * video, live Matroska (.mkv: H.264 + Opus) for members who publish H.264.
  * Members who declined recording never give it their keys, so it cannot write their voice or picture.
  */
 import { mkdirSync } from "node:fs";
@@ -91,14 +92,15 @@ export class Recorder {
     const name = member?.name ?? "unknown";
     const safe = name.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 40) || "peer";
     const video = this.participant.publishesVideo(peerId);
-    const path = join(this.outDir, `${safe}-${peerId}.${video ? "webm" : "ogg"}`);
+    const codec = this.participant.videoCodecOf(peerId) ?? "vp8";
+    const path = join(this.outDir, `${safe}-${peerId}.${video ? (codec === "h264" ? "mkv" : "webm") : "ogg"}`);
     entry = {
       file: { peerId, name, path, packets: 0, videoFrames: 0 },
       jitter: new JitterBuffer(),
       audioClock: new StreamClock(48000),
       videoClock: new StreamClock(90000),
       ...(video
-        ? { webm: WebmWriter.open(path, { video: {}, audio: { channels: 1 }, title: name }) }
+        ? { webm: WebmWriter.open(path, { video: { codec }, audio: { channels: 1 }, title: name }) }
         : { ogg: OggOpusWriter.open(path, { tags: { TITLE: name } }) }),
     };
     this.writers.set(key, entry);

@@ -21,5 +21,5 @@ export { decodeToPcm, dominantFrequency, rmsDbfs, OpusLevelMeter, SILENCE_DBFS }
 export type { OpusLevelMeterOptions } from "./analysis.js";
 export { TypedEmitter } from "./events.js";
 export { PcapWriter, readPcapRtp } from "./pcap.js";
-export { buildPeerConfig, bindAddressFor, keepCandidates, isLoopback, vp8Codec, opusCodec, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, type RtcNetworkOptions, type PeerConfig } from "./rtc-config.js";
+export { buildPeerConfig, bindAddressFor, keepCandidates, isLoopback, vp8Codec, h264Codec, videoCodec, videoCodecName, restrictVideoCodec, opusCodec, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, H264_PAYLOAD_TYPE, type RtcNetworkOptions, type PeerConfig } from "./rtc-config.js";
 export * from "./video/index.js";

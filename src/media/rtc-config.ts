@@ -8,11 +8,13 @@
  * never learns who speaks (P2).
  */
 import { RTCRtpCodecParameters, type RTCPeerConnection } from "werift";
+import type { VideoCodecName } from "./video/video-source.js";
 
 export type PeerConfig = ConstructorParameters<typeof RTCPeerConnection>[0];
 
 export const OPUS_PAYLOAD_TYPE = 111;
 export const VP8_PAYLOAD_TYPE = 96;
+export const H264_PAYLOAD_TYPE = 102;
 
 export interface RtcNetworkOptions {
   /** Address host candidates are bound to, e.g. 127.0.0.1. Undefined: every interface. */
@@ -44,10 +46,45 @@ export function vp8Codec(): RTCRtpCodecParameters {
   });
 }
 
+/**
+ * H.264 (RFC 6184) with packetization-mode=1 (single NAL unit packets and FU-A), Constrained
+ * Baseline level 3.1 (profile-level-id 42e01f, RFC 6184 §8.1), what every H.264 decoder takes.
+ */
+export function h264Codec(): RTCRtpCodecParameters {
+  return new RTCRtpCodecParameters({
+    mimeType: "video/H264",
+    clockRate: 90000,
+    payloadType: H264_PAYLOAD_TYPE,
+    rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }],
+    parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+  });
+}
+
+/** The codec parameters for a codec name. */
+export function videoCodec(name: VideoCodecName): RTCRtpCodecParameters {
+  return name === "h264" ? h264Codec() : vp8Codec();
+}
+
+/** The codec name of negotiated codec parameters (by MIME type), or undefined for another codec. */
+export function videoCodecName(codec: { mimeType: string } | undefined): VideoCodecName | undefined {
+  const mime = codec?.mimeType.toLowerCase();
+  return mime === "video/h264" ? "h264" : mime === "video/vp8" ? "vp8" : undefined;
+}
+
+/**
+ * Restricts the m-line of `transceiver` to one video codec before it is first offered (werift
+ * otherwise offers every configured codec and sends with the first). The relay does this for every
+ * video m-line: the upload carries what the publisher announced, each downlink its publisher's codec.
+ */
+export function restrictVideoCodec(transceiver: { codecs: RTCRtpCodecParameters[] }, name: VideoCodecName): void {
+  transceiver.codecs = [videoCodec(name)];
+}
+
 export function buildPeerConfig(net: RtcNetworkOptions = {}): PeerConfig {
   const isIpv6 = net.bindAddress?.includes(":") ?? false;
   const config: PeerConfig = {
-    codecs: { audio: [opusCodec()], video: [vp8Codec()] },
+    // Both video codecs: which one an m-line carries is the relay's choice (restrictVideoCodec).
+    codecs: { audio: [opusCodec()], video: [vp8Codec(), h264Codec()] },
     headerExtensions: { audio: [], video: [] },
     iceServers: net.iceServers ?? [],
     iceUseIpv4: !isIpv6,

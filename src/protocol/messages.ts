@@ -21,6 +21,10 @@ const id = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "ids are base64ur
 const sdp = z.string().min(1).max(MAX_MESSAGE_BYTES);
 const envelope = z.string().min(1).max(MAX_ENVELOPE_CHARS).regex(/^[A-Za-z0-9_-]+$/, "envelopes are base64url");
 
+/** Video codecs by name (src/media: VideoCodecName). */
+export const VideoCodec = z.enum(["vp8", "h264"]);
+export type VideoCodec = z.infer<typeof VideoCodec>;
+
 /** Client → relay. */
 export const ClientMessage = z.discriminatedUnion("type", [
   z.object({
@@ -31,6 +35,13 @@ export const ClientMessage = z.discriminatedUnion("type", [
     token: z.string().max(4096).optional(),
     /** The participant will publish video: the relay offers it a video upload m-line. */
     video: z.boolean().optional(),
+    /** The codec of the video it publishes (with `video`); absent: "vp8". */
+    videoCodec: VideoCodec.optional(),
+    /**
+     * Video codecs it can receive; absent: ["vp8"] (clients from before H.264). Names the relay does
+     * not know are ignored. The relay admits no one whose video a member could not receive.
+     */
+    videoReceive: z.array(z.string().min(1).max(16)).max(8).optional(),
   }),
   z.object({ type: z.literal("answer"), sdp }),
   /** An opaque sealed envelope for one peer (`to`) or for every other member (no `to`). */

@@ -10,6 +10,7 @@
 import type { MessagePort } from "node:worker_threads";
 import type { ServerMessage } from "../protocol/index.js";
 import type { RtcNetworkOptions } from "../media/rtc-config.js";
+import type { VideoCodecName } from "../media/index.js";
 import type { ForwardingMode } from "./peer.js";
 
 export interface EngineOptions {
@@ -23,8 +24,16 @@ export interface EngineOptions {
 
 export type EngineCommand =
   /** Create the participant's PeerConnection, with downlinks for the room's current publishers. */
-  | { op: "add-peer"; peerId: string; roomId: string; video: boolean; publishers: { id: string; video: boolean }[] }
-  | { op: "add-publisher"; peerId: string; publisherId: string; video: boolean }
+  | {
+      op: "add-peer";
+      peerId: string;
+      roomId: string;
+      video: boolean;
+      /** The codec of its video upload (absent: vp8). */
+      videoCodec?: VideoCodecName;
+      publishers: { id: string; video: boolean; videoCodec?: VideoCodecName }[];
+    }
+  | { op: "add-publisher"; peerId: string; publisherId: string; video: boolean; videoCodec?: VideoCodecName }
   | { op: "remove-publisher"; peerId: string; publisherId: string }
   | { op: "answer"; peerId: string; sdp: string }
   | { op: "remove-peer"; peerId: string }

@@ -11,6 +11,7 @@
 import { performance, type EventLoopUtilization } from "node:perf_hooks";
 import type { RtpPacket } from "werift";
 import { buildPeerConfig, keepCandidates, type PeerConfig } from "../media/rtc-config.js";
+import type { VideoCodecName } from "../media/index.js";
 import type { Logger } from "../log.js";
 import type { EngineCommand, EngineEvent, EngineOptions, EngineStats } from "./engine-protocol.js";
 import type { Downlink, MediaKind } from "./downlink.js";
@@ -95,10 +96,10 @@ export class MediaEngine {
   handle(command: EngineCommand): void {
     switch (command.op) {
       case "add-peer":
-        this.addPeer(command.peerId, command.roomId, command.video, command.publishers);
+        this.addPeer(command.peerId, command.roomId, command.video, command.publishers, command.videoCodec);
         return;
       case "add-publisher":
-        this.peers.get(command.peerId)?.addPublisher(command.publisherId, command.video);
+        this.peers.get(command.peerId)?.addPublisher(command.publisherId, command.video, command.videoCodec);
         return;
       case "keyframe":
         this.peers.get(command.peerId)?.requestKeyframe();
@@ -140,7 +141,13 @@ export class MediaEngine {
     );
   }
 
-  private addPeer(peerId: string, roomId: string, video: boolean, publishers: { id: string; video: boolean }[]): void {
+  private addPeer(
+    peerId: string,
+    roomId: string,
+    video: boolean,
+    publishers: { id: string; video: boolean; videoCodec?: VideoCodecName }[],
+    videoCodec: VideoCodecName = "vp8",
+  ): void {
     if (this.closed || this.peers.has(peerId)) return;
     const peer = new RelayPeer({
       id: peerId,
@@ -148,6 +155,7 @@ export class MediaEngine {
       config: this.peerConfig,
       mode: this.options.forwarding,
       video,
+      videoCodec,
       log: this.host.log.child("peer"),
       answerTimeoutMs: this.options.answerTimeoutMs,
       hooks: this.hooks,
@@ -157,7 +165,7 @@ export class MediaEngine {
       leanUploads: this.host.tap === undefined,
     });
     this.peers.set(peerId, peer);
-    for (const publisher of publishers) peer.addPublisher(publisher.id, publisher.video);
+    for (const publisher of publishers) peer.addPublisher(publisher.id, publisher.video, publisher.videoCodec);
     // With no one else in the room the first offer still has to go out (upload only).
     peer.scheduleNegotiation();
   }

@@ -12,7 +12,8 @@ import { randomInt } from "node:crypto";
 import { PictureLossIndication, RTCPeerConnection, RtcpPayloadSpecificFeedback, type RTCRtpTransceiver, type RtpPacket } from "werift";
 import type { MediaKind } from "./downlink.js";
 import type { ServerMessage, TrackMapping } from "../protocol/index.js";
-import type { PeerConfig } from "../media/rtc-config.js";
+import { restrictVideoCodec, type PeerConfig } from "../media/rtc-config.js";
+import type { VideoCodecName } from "../media/index.js";
 import type { Logger } from "../log.js";
 import { GenericDownlink, LeanDownlink, type Downlink } from "./downlink.js";
 import { SrtpOutput } from "./srtp-output.js";
@@ -69,6 +70,8 @@ export interface RelayPeerOptions {
   mode: ForwardingMode;
   /** The participant publishes video: offer it a video upload m-line. */
   video: boolean;
+  /** The codec of that upload (default vp8): the only one its m-line offers. */
+  videoCodec?: VideoCodecName;
   log: Logger;
   answerTimeoutMs: number;
   hooks: PeerHooks;
@@ -159,6 +162,7 @@ export class RelayPeer {
     this.pc = new RTCPeerConnection({ ...options.config, bundlePolicy: "max-bundle" });
     this.upload = this.pc.addTransceiver("audio", { direction: "recvonly" });
     this.uploadVideo = options.video ? this.pc.addTransceiver("video", { direction: "recvonly" }) : undefined;
+    if (this.uploadVideo) restrictVideoCodec(this.uploadVideo, options.videoCodec ?? "vp8");
     // onTrack fires again on every renegotiation: subscribe to each remote track once.
     this.upload.onTrack.subscribe((track) => {
       if (this.seenTracks.has(track)) return;
@@ -205,7 +209,7 @@ export class RelayPeer {
    * Start forwarding `publisherId`'s audio, and its video if it publishes video, to this peer
    * (media flows once the peer answers).
    */
-  addPublisher(publisherId: string, video = false): void {
+  addPublisher(publisherId: string, video = false, videoCodec: VideoCodecName = "vp8"): void {
     if (this.closed) return;
     let added = false;
     for (const kind of video ? (["audio", "video"] as const) : (["audio"] as const)) {
@@ -213,6 +217,8 @@ export class RelayPeer {
       if (this.slots.has(key)) continue;
       const transceiver = this.pc.addTransceiver(kind, { direction: "sendonly" });
       if (kind === "video") {
+        // Offer the publisher's codec only: the relay forwards its packets as they are.
+        restrictVideoCodec(transceiver, videoCodec);
         // A subscriber that lost a picture asks us (the sender it sees) for a keyframe.
         transceiver.sender.onPictureLossIndication.subscribe(() => this.hooks.keyframeWanted(publisherId));
       }

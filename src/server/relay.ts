@@ -17,6 +17,7 @@ import { WebSocketServer, type WebSocket, type RawData } from "ws";
 import type { RtpPacket } from "werift";
 import { parseClientMessage, ProtocolError, encodeMessage, PROTOCOL_VERSION, type ClientMessage, type ServerMessage } from "../protocol/index.js";
 import type { RtcNetworkOptions } from "../media/rtc-config.js";
+import type { VideoCodecName } from "../media/index.js";
 import { nullLogger, type Logger } from "../log.js";
 import { sodiumReady, verifyJoinToken } from "../crypto/index.js";
 import { ConclaveError, ExitCode } from "../errors.js";
@@ -77,6 +78,10 @@ interface Member {
   engine: number;
   /** Joined with `video: true`: publishes video besides audio. */
   video: boolean;
+  /** The codec of that video. */
+  videoCodec: VideoCodecName;
+  /** Video codecs it can receive (its join's `videoReceive`; vp8 only when absent). */
+  videoReceive: Set<VideoCodecName>;
   /** Has sent audio (engines report it); see isPublisher. */
   published: boolean;
   joinedAt: number;
@@ -299,7 +304,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           }
           this.log.debug("join token accepted", { key: verdict.claims.keyId });
         }
-        member = this.admit(socket, message.room, message.video === true);
+        member = this.admit(socket, message.room, message.video === true, message.videoCodec ?? "vp8", receivable(message.videoReceive));
         return;
       }
       if (message.type === "relay" && message.to === undefined) {
@@ -405,7 +410,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     return undefined;
   }
 
-  private admit(socket: WebSocket, roomId: string, video: boolean): Member | undefined {
+  private admit(socket: WebSocket, roomId: string, video: boolean, videoCodec: VideoCodecName, videoReceive: Set<VideoCodecName>): Member | undefined {
     if (this.closing || !this.pool) {
       this.refuse(socket, roomId, "relay-shutdown", "the relay is shutting down");
       return undefined;
@@ -424,6 +429,11 @@ export class Relay extends EventEmitter<RelayEvents> {
       this.refuse(socket, roomId, "room-full", `the room is full (${this.limits.maxParticipantsPerRoom} participants)`);
       return undefined;
     }
+    const mismatch = room ? codecMismatch(room, video, videoCodec, videoReceive) : undefined;
+    if (mismatch) {
+      this.refuse(socket, roomId, "codec-unsupported", mismatch);
+      return undefined;
+    }
     if (!room) {
       room = { id: roomId, members: new Map(), engines: new Set() };
       this.rooms.set(roomId, room);
@@ -436,6 +446,8 @@ export class Relay extends EventEmitter<RelayEvents> {
       socket,
       engine,
       video,
+      videoCodec,
+      videoReceive,
       published: false,
       joinedAt: Date.now(),
       closed: false,
@@ -446,9 +458,16 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.updateStats();
     this.send(member, { type: "welcome", v: PROTOCOL_VERSION, peerId: member.id, room: roomId, peers: existing.map((p) => p.id) });
     this.updateRoomLinks(room);
-    this.pool.send(engine, { op: "add-peer", peerId: member.id, roomId, video, publishers: existing.map((p) => ({ id: p.id, video: p.video })) });
+    this.pool.send(engine, {
+      op: "add-peer",
+      peerId: member.id,
+      roomId,
+      video,
+      videoCodec,
+      publishers: existing.map((p) => ({ id: p.id, video: p.video, videoCodec: p.videoCodec })),
+    });
     for (const other of existing) {
-      this.pool.send(other.engine, { op: "add-publisher", peerId: other.id, publisherId: member.id, video });
+      this.pool.send(other.engine, { op: "add-publisher", peerId: other.id, publisherId: member.id, video, videoCodec });
       this.send(other, { type: "peer-joined", peerId: member.id });
     }
     this.log.info("peer joined", { room: roomId.slice(0, 6), peer: member.id, engine });
@@ -609,4 +628,26 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.server?.closeAllConnections?.();
     this.emit("closed");
   }
+}
+
+const CODEC_LABEL: Record<VideoCodecName, string> = { vp8: "VP8", h264: "H.264" };
+
+/** The known codec names of a join's `videoReceive`; VP8 alone when it has none (older clients). */
+function receivable(names: string[] | undefined): Set<VideoCodecName> {
+  if (names === undefined) return new Set(["vp8"]);
+  return new Set(names.filter((n): n is VideoCodecName => n === "vp8" || n === "h264"));
+}
+
+/**
+ * "Where both ends support it": the relay never transcodes, so it admits no one whose video some
+ * member could not receive, and no one who could not receive some member's video. The refusal
+ * names the codec so the newcomer can act on it (publish VP8, or update the client).
+ */
+function codecMismatch(room: Room, video: boolean, videoCodec: VideoCodecName, videoReceive: Set<VideoCodecName>): string | undefined {
+  if (video && [...room.members.values()].some((m) => !m.videoReceive.has(videoCodec))) {
+    return `a member of this room cannot receive ${CODEC_LABEL[videoCodec]} video; publish ${videoCodec === "vp8" ? "without video" : "VP8 (--video-codec vp8)"} instead`;
+  }
+  const other = [...room.members.values()].find((m) => m.video && !videoReceive.has(m.videoCodec));
+  if (other) return `this room has ${CODEC_LABEL[other.videoCodec]} video, which this client cannot receive; update it`;
+  return undefined;
 }

@@ -26,6 +26,7 @@ export interface JoinCliOptions {
   videoSize?: [number, number];
   fps?: number;
   videoBitrate?: number;
+  videoCodec?: "vp8" | "h264";
 }
 
 export function registerJoin(program: Command, ctx: CliContext): void {
@@ -40,6 +41,7 @@ export function registerJoin(program: Command, ctx: CliContext): void {
     .option("--video-size <WxH>", "video size", parseVideoSize, [640, 360] as [number, number])
     .option("--fps <n>", "video frames per second", parsePositiveInt("--fps", 60), 15)
     .option("--video-bitrate <kbps>", "video bitrate in kbit/s", parsePositiveInt("--video-bitrate", 20000), 500)
+    .addOption(new Option("--video-codec <codec>", "video codec: vp8 or h264 (every member must be able to receive it)").choices(["vp8", "h264"]).default("vp8"))
     .option("--duration <seconds>", "leave after this many seconds", parseSeconds)
     .option("--headless", "no terminal UI: events on stdout (the default when stdout is not a terminal)")
     .option("--play [device]", "play what you receive through ffmpeg (default output device, or the one named)")
@@ -72,7 +74,7 @@ export async function runJoin(invite: string, opts: JoinCliOptions, out: Output,
     identity,
     noRecord: opts.record === false,
     suite: opts.suite ?? 4,
-    ...(video.kind !== "none" ? { video: true } : {}),
+    ...(video.kind !== "none" ? { video: true, videoCodec: opts.videoCodec ?? "vp8" } : {}),
     ...(opts.token ? { token: opts.token } : {}),
     ...(opts.ca ? { ca: readCa(opts.ca) } : {}),
     logger: log.child("client"),

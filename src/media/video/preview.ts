@@ -1,10 +1,13 @@
 /**
- * Terminal video preview: decode ONE stream's VP8 frames with an ffmpeg child, a few times a
- * second, into tiny RGB pictures, and draw them with half-block characters.
+ * Terminal video preview: decode ONE stream's VP8 frames (or H.264 access units, `codec: "h264"`)
+ * with an ffmpeg child, a few times a second, into tiny RGB pictures, and draw them with half-block
+ * characters.
  *
  * stdio of the ffmpeg child:
  *   fd 0 — IVF (ivf.ts): written by push(), starting at a key frame; pts are milliseconds of
  *          wall-clock time since the preview started, so switching streams never moves time back.
+ *          H.264: the Annex B byte stream itself (`-f h264`), starting at an IDR access unit (which
+ *          carries SPS and PPS); it has no timestamps, and `-vf fps` samples pictures as they come.
  *   fd 1 — rawvideo rgb24, exactly width × height × 3 bytes per picture, `fps` pictures a second
  *          (`-vf fps=F,scale=…`); each one becomes a 'frame' event.
  *   fd 2 — ffmpeg's log, forwarded to the logger line by line.
@@ -24,6 +27,7 @@ import { TypedEmitter } from "../events.js";
 import { FfmpegProcess } from "../ffmpeg/process.js";
 import { encodeIvfFrame, encodeIvfHeader } from "./ivf.js";
 import { isVp8Keyframe, parseVp8Frame } from "./vp8.js";
+import { isH264Keyframe } from "./h264.js";
 
 export interface PreviewFrame {
   /** rgb24, row by row, top to bottom: width × height × 3 bytes. */
@@ -47,6 +51,8 @@ export interface VideoPreviewOptions {
   height: number;
   /** Pictures per second (default 4). */
   fps?: number;
+  /** What push() is given: VP8 frames (default) or H.264 access units in Annex B form. */
+  codec?: "vp8" | "h264";
   /** Input waiting in the pipe beyond this many bytes makes push() skip to the next key frame (default 1 MiB). */
   maxQueueBytes?: number;
   logger?: Logger;
@@ -62,7 +68,7 @@ export interface VideoPreviewStats {
 }
 
 /** ffmpeg arguments of the preview decoder (exported for diagnostics and tests). */
-export function videoPreviewArgs(width: number, height: number, fps: number): string[] {
+export function videoPreviewArgs(width: number, height: number, fps: number, codec: "vp8" | "h264" = "vp8"): string[] {
   return [
     "-hide_banner",
     "-nostats",
@@ -74,8 +80,8 @@ export function videoPreviewArgs(width: number, height: number, fps: number): st
     "0",
     "-threads",
     "1",
-    "-f",
-    "ivf",
+    // Raw H.264 has no time stamps: number the pictures at 25/s for the fps filter (it only samples).
+    ...(codec === "h264" ? ["-f", "h264", "-framerate", "25"] : ["-f", "ivf"]),
     "-i",
     "pipe:0",
     "-vf",
@@ -94,6 +100,7 @@ export class VideoPreview extends TypedEmitter<VideoPreviewEvents> {
   readonly #proc: FfmpegProcess;
   readonly #frameBytes: number;
   readonly #maxQueue: number;
+  readonly #h264: boolean;
   readonly #startedAt = performance.now();
   readonly #stats: VideoPreviewStats = { framesIn: 0, framesSkipped: 0, picturesOut: 0 };
   #chunks: Buffer[] = [];
@@ -115,9 +122,10 @@ export class VideoPreview extends TypedEmitter<VideoPreviewEvents> {
     this.height = opts.height;
     this.#frameBytes = opts.width * opts.height * 3;
     this.#maxQueue = opts.maxQueueBytes ?? 1024 * 1024;
+    this.#h264 = opts.codec === "h264";
     const logger = opts.logger ?? nullLogger;
     this.eventLogger = logger;
-    this.#proc = FfmpegProcess.start(videoPreviewArgs(opts.width, opts.height, fps), {
+    this.#proc = FfmpegProcess.start(videoPreviewArgs(opts.width, opts.height, fps, opts.codec), {
       ffmpeg: opts.ffmpeg,
       logger: logger.child("ffmpeg"),
       stdin: "pipe",
@@ -147,10 +155,10 @@ export class VideoPreview extends TypedEmitter<VideoPreviewEvents> {
   }
 
   /**
-   * Feeds one decrypted VP8 frame. Frames before the first key frame (after start or reset()) are
-   * skipped, as are frames while the decoder is behind (until the next key frame).
+   * Feeds one decrypted VP8 frame (or H.264 access unit). Frames before the first key frame (after
+   * start or reset()) are skipped, as are frames while the decoder is behind (until the next key frame).
    */
-  push(frame: Uint8Array, keyframe: boolean = isVp8Keyframe(frame)): void {
+  push(frame: Uint8Array, keyframe: boolean = this.#h264 ? isH264Keyframe(frame) : isVp8Keyframe(frame)): void {
     if (this.#finished || this.#closePromise || frame.length === 0) return;
     const stdin = this.#proc.stdin;
     if (!stdin || stdin.destroyed) return;
@@ -166,11 +174,16 @@ export class VideoPreview extends TypedEmitter<VideoPreviewEvents> {
         return;
       }
       this.#waitKeyframe = false;
-      if (!this.#headerSent) {
+      if (!this.#headerSent && !this.#h264) {
         const info = parseVp8Frame(frame);
         stdin.write(encodeIvfHeader({ width: info?.width ?? this.width, height: info?.height ?? this.height, timebaseNum: 1, timebaseDen: 1000 }));
         this.#headerSent = true;
       }
+    }
+    if (this.#h264) {
+      stdin.write(frame);
+      this.#stats.framesIn += 1;
+      return;
     }
     const pts = Math.max(this.#lastPts + 1, Math.round(performance.now() - this.#startedAt));
     this.#lastPts = pts;

@@ -1,10 +1,11 @@
 /**
  * Per-stream video statistics for the stats view: frame rate over a sliding window, resolution
  * (from the latest key frame) and the key-frame count. Fed with frames after decryption, when
- * key-frame-ness and picture size are known (vp8.ts parseVp8Frame); on the sending side with the
- * VideoSource's frames.
+ * key-frame-ness and picture size are known (vp8.ts parseVp8Frame; for H.264 the IDR flag and the
+ * SPS of h264.ts parseH264AccessUnit); on the sending side with the VideoSource's frames.
  */
 import { parseVp8Frame } from "./vp8.js";
+import { parseH264AccessUnit } from "./h264.js";
 
 export interface VideoStreamSnapshot {
   /** Frames per second over the window (0 until two frames were seen). */
@@ -35,6 +36,12 @@ export class VideoStreamStats {
   recordVp8(frame: Uint8Array, nowMs: number = performance.now()): void {
     const info = parseVp8Frame(frame);
     this.record({ keyframe: info?.keyframe ?? false, width: info?.width, height: info?.height, bytes: frame.length }, nowMs);
+  }
+
+  /** Records one plaintext H.264 access unit (Annex B): IDR flag, and the size from its SPS if it has one. */
+  recordH264(accessUnit: Uint8Array, nowMs: number = performance.now()): void {
+    const info = parseH264AccessUnit(accessUnit);
+    this.record({ keyframe: info.keyframe, width: info.width, height: info.height, bytes: accessUnit.length }, nowMs);
   }
 
   /** Records one frame whose properties the caller already knows. */

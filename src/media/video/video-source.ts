@@ -18,6 +18,14 @@
  *   -b:v = -minrate = -maxrate       libvpx CBR (ffmpeg selects VPX_CBR when the three are equal)
  *   -g N -keyint_min N               a key frame exactly every N frames (keyframeIntervalMs)
  *
+ * H.264 (`codec: "h264"`): libx264 instead, and FLV on stdout instead of IVF (flv.ts says why: FLV
+ * frames each access unit, so no frame waits for the next one); FlvH264Reader turns it into Annex B
+ * access units with SPS and PPS in front of every IDR picture. Encoder settings:
+ *   -profile:v baseline              Constrained Baseline (no B-frames, no CABAC): every decoder
+ *   -preset veryfast -tune zerolatency  no look-ahead, no frame delay; sliced threads
+ *   -b:v -maxrate -bufsize           VBV-constrained bitrate (x264 has no exact CBR in this mode)
+ *   -g N -keyint_min N -sc_threshold 0  an IDR picture exactly every N frames, none at scene cuts
+ *
  * Key frame requests: ffmpeg cannot be asked for a key frame at run time (its keyboard commands
  * reach filters, never the encoder; `-force_key_frames` is fixed at start; libzmq is not built in).
  * Restarting ffmpeg would cost ~100–300 ms of black, reopen the device and restart files. So key
@@ -36,6 +44,11 @@ import { nullLogger, type Logger } from "../../log.js";
 import { TypedEmitter } from "../events.js";
 import { FfmpegProcess } from "../ffmpeg/process.js";
 import { IvfReader, type IvfFrame } from "./ivf.js";
+import { FlvH264Reader, type H264AccessUnit } from "./flv.js";
+
+/** The video codecs Conclave sends and receives. */
+export type VideoCodecName = "vp8" | "h264";
+export const VIDEO_CODECS: readonly VideoCodecName[] = ["vp8", "h264"];
 
 export type VideoSourceSpec =
   /** ffmpeg's test pattern (moving gradient and a running clock); "flash" adds a white frame at every whole second. */
@@ -126,11 +139,14 @@ export function describeVideoSource(spec: VideoSourceSpec): string {
 export const FLASH_BEEP_AUDIO_LAVFI = "aevalsrc=exprs=0.5*sin(2*PI*1000*t)*lt(mod(t\\,1)\\,0.1):s=48000:c=mono";
 
 export interface VideoFrame {
-  /** One whole VP8 frame as libvpx produced it (RFC 6386). */
+  /**
+   * One whole encoded frame: a VP8 frame as libvpx produced it (RFC 6386), or for an H.264 source
+   * one Annex B access unit (h264.ts).
+   */
   data: Buffer;
   /** Presentation time on the 90 kHz RTP video clock, from 0 at the first frame; not wrapped. */
   timestamp90k: number;
-  /** RFC 6386 §9.1: bit 0 of the first byte is 0. */
+  /** VP8: RFC 6386 §9.1, bit 0 of the first byte is 0. H.264: an IDR picture. */
   keyframe: boolean;
   /** Picture size from the latest key frame. */
   width: number;
@@ -159,6 +175,8 @@ export interface VideoSourceOptions {
   bitrateKbps?: number;
   /** Distance between key frames in ms (default 1000; rounded to whole frames, at least one). */
   keyframeIntervalMs?: number;
+  /** Encoder: "vp8" (libvpx, default) or "h264" (libx264, Constrained Baseline). */
+  codec?: VideoCodecName;
   logger?: Logger;
   /** How long ffmpeg may take to produce its first frame before open() fails (default 10 s). */
   startTimeoutMs?: number;
@@ -169,8 +187,10 @@ export interface VideoEncodeSettings {
   height: number;
   fps: number;
   bitrateKbps: number;
-  /** Frames between key frames (libvpx kf_min_dist = kf_max_dist). */
+  /** Frames between key frames (libvpx kf_min_dist = kf_max_dist; x264 keyint = min-keyint). */
   gop: number;
+  /** Encoder (absent: "vp8"). */
+  codec?: VideoCodecName;
   /** For screen grabs: the screen size to capture (default: the output size). */
   captureWidth?: number;
   captureHeight?: number;
@@ -190,7 +210,10 @@ export function videoEncodeSettings(opts: Omit<VideoSourceOptions, "ffmpeg" | "l
   if (!Number.isInteger(fps) || fps < 1 || fps > 60) throw new RangeError("video fps must be an integer from 1 to 60");
   if (!Number.isInteger(bitrateKbps) || bitrateKbps < 30 || bitrateKbps > 20000) throw new RangeError("video bitrate must be an integer from 30 to 20000 kbit/s");
   if (!(keyMs > 0) || keyMs > 60_000) throw new RangeError("key frame interval must be from 1 to 60000 ms");
-  return { width, height, fps, bitrateKbps, gop: Math.max(1, Math.round((fps * keyMs) / 1000)) };
+  if (opts.codec !== undefined && !VIDEO_CODECS.includes(opts.codec)) throw new RangeError(`video codec must be one of ${VIDEO_CODECS.join(", ")}`);
+  const settings: VideoEncodeSettings = { width, height, fps, bitrateKbps, gop: Math.max(1, Math.round((fps * keyMs) / 1000)) };
+  if (opts.codec !== undefined) settings.codec = opts.codec;
+  return settings;
 }
 
 /** Scale to fit inside W×H keeping the aspect ratio, pad to exactly W×H, constant frame rate, 4:2:0. */
@@ -238,17 +261,39 @@ export function videoSourceArgs(spec: OpenableVideoSourceSpec, s: VideoEncodeSet
       break;
   }
   const rate = `${s.bitrateKbps}k`;
+  const common = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning", ...input, "-map", "0:v:0", "-vf", filter];
+  if (s.codec === "h264") {
+    return [
+      ...common,
+      "-c:v",
+      "libx264",
+      "-profile:v",
+      "baseline",
+      "-preset",
+      "veryfast",
+      "-tune",
+      "zerolatency",
+      "-b:v",
+      rate,
+      "-maxrate",
+      rate,
+      "-bufsize",
+      rate,
+      "-g",
+      String(s.gop),
+      "-keyint_min",
+      String(s.gop),
+      "-sc_threshold",
+      "0",
+      "-f",
+      "flv",
+      "-flush_packets",
+      "1",
+      "pipe:1",
+    ];
+  }
   return [
-    "-hide_banner",
-    "-nostdin",
-    "-nostats",
-    "-loglevel",
-    "warning",
-    ...input,
-    "-map",
-    "0:v:0",
-    "-vf",
-    filter,
+    ...common,
     "-c:v",
     "libvpx",
     "-deadline",
@@ -319,22 +364,37 @@ export class VideoSource extends TypedEmitter<VideoSourceEvents> {
       this.#rejectFirst = reject;
     });
     this.#firstFrame.catch(() => {});
-    const reader = new IvfReader();
-    // stdout (fd 1) is IVF; attach synchronously after spawn so no byte is missed.
-    proc.stdout!.on("data", (chunk: Buffer) => {
-      let frames: IvfFrame[];
-      try {
-        frames = reader.push(chunk);
-      } catch (err) {
-        // Cannot happen with ffmpeg's ivf muxer; stop rather than emit garbage.
-        this.#logger.warn("malformed IVF from ffmpeg", { error: (err as Error).message });
-        void this.#proc.close();
-        return;
-      }
-      const header = reader.header;
-      if (header) this.#timebase = { num: header.timebaseNum, den: header.timebaseDen };
-      for (const f of frames) this.#frame(f);
-    });
+    // stdout (fd 1) is IVF, or FLV for H.264; attach synchronously after spawn so no byte is missed.
+    if (settings.codec === "h264") {
+      const flv = new FlvH264Reader();
+      proc.stdout!.on("data", (chunk: Buffer) => {
+        let units: H264AccessUnit[];
+        try {
+          units = flv.push(chunk);
+        } catch (err) {
+          this.#logger.warn("malformed FLV from ffmpeg", { error: (err as Error).message });
+          void this.#proc.close();
+          return;
+        }
+        for (const u of units) this.#accessUnit(u);
+      });
+    } else {
+      const reader = new IvfReader();
+      proc.stdout!.on("data", (chunk: Buffer) => {
+        let frames: IvfFrame[];
+        try {
+          frames = reader.push(chunk);
+        } catch (err) {
+          // Cannot happen with ffmpeg's ivf muxer; stop rather than emit garbage.
+          this.#logger.warn("malformed IVF from ffmpeg", { error: (err as Error).message });
+          void this.#proc.close();
+          return;
+        }
+        const header = reader.header;
+        if (header) this.#timebase = { num: header.timebaseNum, den: header.timebaseDen };
+        for (const f of frames) this.#frame(f);
+      });
+    }
     proc.on("exit", (code, _signal, info) => {
       if (info.requested) return;
       const detail = videoStderrDetail(proc.stderrTail) || (code === null ? `ffmpeg was killed by ${_signal}` : `ffmpeg exited with code ${code}`);
@@ -475,16 +535,31 @@ export class VideoSource extends TypedEmitter<VideoSourceEvents> {
     return this.#closePromise;
   }
 
+  /** The encoder of this source's frames. */
+  get codec(): VideoCodecName {
+    return this.settings.codec ?? "vp8";
+  }
+
+  #accessUnit(u: H264AccessUnit): void {
+    // FLV time is in whole ms; the output is constant-rate (the fps filter), so snap to the frame grid.
+    const fps = this.settings.fps;
+    const index = Math.round((u.ptsMs * fps) / 1000);
+    this.#deliverFrame({ data: u.data, timestamp90k: Math.round((index * 90000) / fps), keyframe: u.keyframe, width: u.width, height: u.height });
+  }
+
   #frame(f: IvfFrame): void {
     if (f.data.length === 0) return; // a dropped frame: libvpx emits nothing useful
-    const frame: VideoFrame = {
+    this.#deliverFrame({
       data: f.data,
       // pts × num/den seconds × 90000; exact for the integer frame rates ffmpeg uses here.
       timestamp90k: Math.round((f.pts * 90000 * this.#timebase.num) / this.#timebase.den),
       keyframe: f.keyframe,
       width: f.width,
       height: f.height,
-    };
+    });
+  }
+
+  #deliverFrame(frame: VideoFrame): void {
     if (this.#firstFrameMs === null) {
       this.#firstFrameMs = performance.now() - this.#openedAt;
       this.#resolveFirst();

@@ -79,7 +79,15 @@ export function packetizeVp8(frame: Uint8Array, maxPayload = 1100, opts: Vp8Pack
   return out;
 }
 
-export interface Vp8Descriptor {
+/** What the depacketizer needs from a payload header: does a frame start here, where its data starts. */
+export interface PayloadHeader {
+  frameStart: boolean;
+  /** Bytes taken by the header; the frame data follows. */
+  length: number;
+  pictureId?: number;
+}
+
+export interface Vp8Descriptor extends PayloadHeader {
   /** S = 1 and PID = 0: the first packet of a frame. */
   frameStart: boolean;
   /** N bit. */
@@ -175,6 +183,11 @@ export interface Vp8DepacketizerOptions {
   /** Incomplete frames kept at once (default 32); the oldest is dropped beyond that. */
   maxPendingFrames?: number;
   /**
+   * Parses the payload header in front of the frame data (default: the VP8 descriptor, RFC 7741
+   * §4.2). H264Depacketizer (h264-rtp.ts) reuses this reassembly with its own header.
+   */
+  parseHeader?: (payload: Uint8Array) => PayloadHeader | null;
+  /**
    * For plaintext streams only: recognizes key frames in the reassembled data, so needsKeyframe
    * clears by itself. With SFrame ciphertext leave it out and call keyframeReceived().
    */
@@ -219,6 +232,7 @@ export class Vp8Depacketizer {
   readonly #maxFrameBytes: number;
   readonly #maxPending: number;
   readonly #isKeyframe: ((frame: Buffer) => boolean) | undefined;
+  readonly #parseHeader: (payload: Uint8Array) => PayloadHeader | null;
   readonly #frames = new Map<number, PendingFrame>();
   readonly #stats: Vp8DepacketizerStats = {
     packets: 0,
@@ -242,6 +256,7 @@ export class Vp8Depacketizer {
     this.#maxFrameBytes = opts.maxFrameBytes ?? 8 * 1024 * 1024;
     this.#maxPending = opts.maxPendingFrames ?? 32;
     this.#isKeyframe = opts.isKeyframe;
+    this.#parseHeader = opts.parseHeader ?? parseVp8Descriptor;
     if (!Number.isInteger(this.#reorderFrames) || this.#reorderFrames < 1) throw new RangeError("reorderFrames must be a positive integer");
   }
 
@@ -261,7 +276,7 @@ export class Vp8Depacketizer {
 
   /** Adds one packet; returns the frames it completed, oldest first (usually zero or one). */
   push(packet: RtpPacketLike): Vp8AssembledFrame[] {
-    const desc = parseVp8Descriptor(packet.payload);
+    const desc = this.#parseHeader(packet.payload);
     if (!desc || desc.length >= packet.payload.length) {
       this.#stats.malformed += 1;
       return [];

@@ -1,6 +1,11 @@
 /**
  * A live WebM writer (Matroska, RFC 9559, with DocType "webm") for one participant's VP8 video and
- * Opus audio, copying the encoded frames as they are: no re-encoding.
+ * Opus audio, copying the encoded frames as they are: no re-encoding. With `video.codec: "h264"` it
+ * writes Matroska (DocType "matroska", a .mkv file; WebM has no H.264) with an H.264 track instead:
+ * CodecID V_MPEG4/ISO/AVC, CodecPrivate the AVCDecoderConfigurationRecord built from the SPS and
+ * PPS of the first key frame (h264.ts), and each access unit as one block of length-prefixed NAL
+ * units (the Annex B start codes replaced by 4-byte lengths; the NAL units themselves untouched, SPS
+ * and PPS stay in band before every IDR picture).
  *
  * File layout, written front to back:
  *
@@ -67,6 +72,7 @@ import {
   encodeVintSize,
 } from "./ebml.js";
 import { parseVp8Frame } from "./vp8.js";
+import { NAL_TYPE, encodeAvcConfig, nalType, parseSps, splitAnnexB, toLengthPrefixed } from "./h264.js";
 
 /** Element IDs: the EBML header's from RFC 8794, the rest from the Matroska schema in RFC 9559. */
 const ID = {
@@ -131,8 +137,11 @@ const HEADER_WAIT_MS = 5000;
 const FALLBACK_SIZE = { width: 640, height: 360 };
 
 export interface WebmWriterOptions {
-  /** A VP8 video track. Width and height default to those of the first key frame. */
-  video?: { width?: number; height?: number };
+  /**
+   * A video track: VP8 (default) or H.264 (then the file is Matroska). Width and height default to
+   * those of the first key frame.
+   */
+  video?: { codec?: "vp8" | "h264"; width?: number; height?: number };
   /** An Opus audio track (channels 1 or 2, default 1; preSkip default 312 samples, libopus' delay). */
   audio?: { channels?: number; preSkip?: number };
   /** Segment title (Info/Title). */
@@ -193,6 +202,9 @@ export class WebmWriter {
   readonly #writeCues: boolean;
   #width: number | undefined;
   #height: number | undefined;
+  readonly #h264: boolean;
+  /** H.264: AVCDecoderConfigurationRecord from the first key frame's SPS and PPS. */
+  #avcConfig: Buffer | undefined;
   readonly #stats: WebmWriterStats = {
     videoFrames: 0,
     audioPackets: 0,
@@ -238,6 +250,7 @@ export class WebmWriter {
     if (!Number.isInteger(this.#preSkip) || this.#preSkip < 0 || this.#preSkip > 0xffff) throw new RangeError("preSkip must be 0..65535");
     this.#width = opts.video?.width;
     this.#height = opts.video?.height;
+    this.#h264 = opts.video?.codec === "h264";
     for (const v of [this.#width, this.#height]) {
       if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 16383)) throw new RangeError("video width and height must be integers from 1 to 16383");
     }
@@ -247,7 +260,13 @@ export class WebmWriter {
     this.#reorderMs = opts.reorderMs ?? 300;
     if (!(this.#reorderMs >= 0 && this.#reorderMs <= 10_000)) throw new RangeError("reorderMs must be from 0 to 10000");
     this.#writeCues = opts.cues ?? true;
-    if (this.#videoTrack === null || (this.#width !== undefined && this.#height !== undefined)) this.#writeHeader();
+    if (this.#headerReady()) this.#writeHeader();
+  }
+
+  /** Everything the Tracks element needs is known: picture size, and for H.264 the parameter sets. */
+  #headerReady(): boolean {
+    if (this.#videoTrack === null) return true;
+    return this.#width !== undefined && this.#height !== undefined && (!this.#h264 || this.#avcConfig !== undefined);
   }
 
   /** Creates (or truncates) `path`. Throws MediaError "recording-unwritable" if it cannot. */
@@ -275,8 +294,9 @@ export class WebmWriter {
   }
 
   /**
-   * Adds one VP8 frame (plaintext: the writer reads the key-frame size from it) presented at
-   * `timestampMs`. Throws MediaError "recording-write-failed" if the file cannot be written.
+   * Adds one VP8 frame, or one H.264 access unit in Annex B form (plaintext: the writer reads the
+   * key frame's size, and H.264 parameter sets, from it), presented at `timestampMs`. Throws
+   * MediaError "recording-write-failed" if the file cannot be written.
    */
   writeVideo(frame: Uint8Array, timestampMs: number, keyframe: boolean): void {
     if (this.#videoTrack === null) throw new TypeError("this WebM writer has no video track");
@@ -288,7 +308,13 @@ export class WebmWriter {
       }
       this.#sawKeyframe = true;
     }
-    if (keyframe && (this.#width === undefined || this.#height === undefined)) {
+    let data: Uint8Array = frame;
+    if (this.#h264) {
+      const nals = splitAnnexB(frame);
+      if (nals.length === 0) return;
+      if (keyframe && this.#avcConfig === undefined) this.#learnAvcConfig(nals);
+      data = toLengthPrefixed(nals);
+    } else if (keyframe && (this.#width === undefined || this.#height === undefined)) {
       const info = parseVp8Frame(frame);
       if (info?.width && info.height) {
         this.#width = info.width;
@@ -299,7 +325,17 @@ export class WebmWriter {
     if (this.#lastVideoTs !== null && ts > this.#lastVideoTs) this.#videoInterval = ts - this.#lastVideoTs;
     this.#lastVideoTs = Math.max(ts, this.#lastVideoTs ?? ts);
     this.#stats.videoFrames += 1;
-    this.#add({ track: this.#videoTrack, video: true, ts, data: Uint8Array.from(frame), keyframe, duration: this.#videoInterval });
+    this.#add({ track: this.#videoTrack, video: true, ts, data: data === frame ? Uint8Array.from(frame) : data, keyframe, duration: this.#videoInterval });
+  }
+
+  #learnAvcConfig(nals: Uint8Array[]): void {
+    const sps = nals.filter((n) => nalType(n) === NAL_TYPE.sps);
+    const pps = nals.filter((n) => nalType(n) === NAL_TYPE.pps);
+    const info = sps[0] ? parseSps(sps[0]) : null;
+    if (!info || pps.length === 0) return;
+    this.#avcConfig = encodeAvcConfig(sps, pps);
+    this.#width ??= info.width;
+    this.#height ??= info.height;
   }
 
   /** Adds one Opus packet starting at `timestampMs`. Invalid Opus packets are ignored. */
@@ -437,8 +473,8 @@ export class WebmWriter {
     }
     this.#queued.push({ buf, start: c.start, cue });
     if (!this.#headerWritten) {
-      const known = this.#width !== undefined && this.#height !== undefined;
-      if (!known && c.start < HEADER_WAIT_MS) return; // wait for the first key frame's size
+      // Wait for the first key frame's size (and H.264 parameter sets), but not forever: audio goes on.
+      if (!this.#headerReady() && c.start < HEADER_WAIT_MS) return;
       this.#writeHeader();
     }
     this.#writeQueued();
@@ -461,7 +497,7 @@ export class WebmWriter {
       ebmlUint(ID.EBMLReadVersion, 1),
       ebmlUint(ID.EBMLMaxIDLength, 4),
       ebmlUint(ID.EBMLMaxSizeLength, 8),
-      ebmlString(ID.DocType, "webm"),
+      ebmlString(ID.DocType, this.#h264 ? "matroska" : "webm"),
       ebmlUint(ID.DocTypeVersion, 4),
       ebmlUint(ID.DocTypeReadVersion, 2),
     ]);
@@ -492,7 +528,8 @@ export class WebmWriter {
           ebmlUint(ID.TrackUID, randomInt(1, 2 ** 47)),
           ebmlUint(ID.TrackType, TRACK_TYPE_VIDEO),
           ebmlUint(ID.FlagLacing, 0),
-          ebmlString(ID.CodecID, "V_VP8"),
+          ebmlString(ID.CodecID, this.#h264 ? "V_MPEG4/ISO/AVC" : "V_VP8"),
+          ...(this.#avcConfig ? [ebmlElement(ID.CodecPrivate, this.#avcConfig)] : []),
           ebmlMaster(ID.Video, [ebmlUint(ID.PixelWidth, width), ebmlUint(ID.PixelHeight, height)]),
         ]),
       );

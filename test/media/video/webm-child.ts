@@ -1,16 +1,16 @@
 /**
  * Child process for the SIGKILL test (not a test file itself): records testsrc video and a tone into
  * a WebM until it is killed, reporting progress as JSON lines on stdout.
- *   argv: <out.webm> <ffmpeg>
+ *   argv: <out.webm|out.mkv> <ffmpeg> [vp8|h264]
  */
 import { AudioSource } from "../../../src/media/audio-source.js";
 import { VideoSource } from "../../../src/media/video/video-source.js";
 import { WebmWriter } from "../../../src/media/video/webm-writer.js";
 
-const [out, ffmpeg] = process.argv.slice(2) as [string, string];
-const writer = WebmWriter.open(out, { video: { width: 320, height: 240 }, audio: { channels: 1 } });
+const [out, ffmpeg, codec = "vp8"] = process.argv.slice(2) as [string, string, "vp8" | "h264" | undefined];
+const writer = WebmWriter.open(out, { video: { codec, width: 320, height: 240 }, audio: { channels: 1 } });
 const [video, audio] = await Promise.all([
-  VideoSource.open({ kind: "testsrc" }, { ffmpeg, width: 320, height: 240, fps: 15 }),
+  VideoSource.open({ kind: "testsrc" }, { ffmpeg, width: 320, height: 240, fps: 15, codec }),
   AudioSource.open({ kind: "tone", frequency: 440 }, { ffmpeg }),
 ]);
 let samples = 0;

@@ -134,43 +134,45 @@ describe("WebmWriter", () => {
     }
   });
 
-  test("a SIGKILLed recorder leaves a WebM that decodes up to its last cluster", async () => {
-    const { dir, cleanup } = tempDir();
-    const file = path.join(dir, "killed.webm");
-    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "webm-child.js");
-    const child = spawn(process.execPath, [script, file, ffmpegPath()], { stdio: ["ignore", "pipe", "inherit"] });
-    try {
-      let last: { clusters: number; videoFrames: number; pids: number[] } | null = null;
-      let buf = "";
-      child.stdout.setEncoding("utf8");
-      child.stdout.on("data", (t: string) => {
-        buf += t;
-        const lines = buf.split("\n");
-        buf = lines.pop() ?? "";
-        for (const l of lines) if (l) last = JSON.parse(l);
-      });
-      await waitUntil(() => (last?.clusters ?? 0) >= 2, 8000, "two clusters in the child");
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGKILL");
-      await withTimeout(exited, 3000, "child exit");
-      const report = last!;
-      // The child's ffmpegs see a broken pipe and exit on their own.
-      await waitUntil(() => report.pids.every((pid) => !isAlive(pid)), 5000, "orphaned ffmpegs to exit");
-      const parsed = parseWebm(fs.readFileSync(file));
-      assert.ok(parsed.clusters.length >= 2);
-      const decoded = await decodeMedia(file);
-      assert.equal(decoded.code, 0, decoded.stderr);
-      assert.match(decoded.stderr, /Video: vp8/);
-      assert.match(decoded.stderr, /Audio: opus/);
-      const written = parsed.clusters.flatMap((c) => c.blocks).filter((b) => b.track === 1).length;
-      assert.equal(decoded.videoFrames, written);
-      // At most ~1.5 s of clusters plus the reorder window were in memory when it died.
-      assert.ok(report.videoFrames - written <= 30, `${report.videoFrames} sent, ${written} on disk`);
-    } finally {
-      child.kill("SIGKILL");
-      cleanup();
-    }
-  });
+  for (const codec of ["vp8", "h264"] as const) {
+    test(`a SIGKILLed recorder leaves a ${codec === "vp8" ? "WebM (VP8)" : "Matroska (H.264)"} file that decodes up to its last cluster`, async () => {
+      const { dir, cleanup } = tempDir();
+      const file = path.join(dir, codec === "vp8" ? "killed.webm" : "killed.mkv");
+      const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "webm-child.js");
+      const child = spawn(process.execPath, [script, file, ffmpegPath(), codec], { stdio: ["ignore", "pipe", "inherit"] });
+      try {
+        let last: { clusters: number; videoFrames: number; pids: number[] } | null = null;
+        let buf = "";
+        child.stdout.setEncoding("utf8");
+        child.stdout.on("data", (t: string) => {
+          buf += t;
+          const lines = buf.split("\n");
+          buf = lines.pop() ?? "";
+          for (const l of lines) if (l) last = JSON.parse(l);
+        });
+        await waitUntil(() => (last?.clusters ?? 0) >= 2, 8000, "two clusters in the child");
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGKILL");
+        await withTimeout(exited, 3000, "child exit");
+        const report = last!;
+        // The child's ffmpegs see a broken pipe and exit on their own.
+        await waitUntil(() => report.pids.every((pid) => !isAlive(pid)), 5000, "orphaned ffmpegs to exit");
+        const parsed = parseWebm(fs.readFileSync(file));
+        assert.ok(parsed.clusters.length >= 2);
+        const decoded = await decodeMedia(file);
+        assert.equal(decoded.code, 0, decoded.stderr);
+        assert.match(decoded.stderr, codec === "vp8" ? /Video: vp8/ : /Video: h264 \(Constrained Baseline\)/);
+        assert.match(decoded.stderr, /Audio: opus/);
+        const written = parsed.clusters.flatMap((c) => c.blocks).filter((b) => b.track === 1).length;
+        assert.equal(decoded.videoFrames, written);
+        // At most ~1.5 s of clusters plus the reorder window were in memory when it died.
+        assert.ok(report.videoFrames - written <= 30, `${report.videoFrames} sent, ${written} on disk`);
+      } finally {
+        child.kill("SIGKILL");
+        cleanup();
+      }
+    });
+  }
 
   test("audio only and video only; size learned from the key frame; deltas before it dropped", async () => {
     const { dir, cleanup } = tempDir();
