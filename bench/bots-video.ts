@@ -234,6 +234,8 @@ export async function benchVideoPublishers(opts: {
       video: `${width}x${height}@${fps} VP8 ${bitrateKbps} kbit/s`,
       windowS: round(wallS, 2),
       framesEncoded: encoded,
+      /** Frames per second each encoder delivered (below the asked rate when ffmpeg cannot keep up). */
+      encodedFps: round(encoded / wallS / ready.encoders.length, 1),
       framesSent: sent,
       framesReceived: received,
       receivedSizes: [...sizes],
