@@ -213,14 +213,15 @@ test("conclave bots --video: publishers share one VP8 encoder, every bot decrypt
 });
 
 test("conclave bots refuses a bad video source or settings with a usage error", async () => {
-  for (const args of [
-    ["--video", "testsrc:nope"],
-    ["--video", "device:/dev/video0", "--workers", "2", "--count", "2"],
-    ["--video", "testsrc", "--video-bitrate", "10"],
-  ]) {
+  for (const [args, why] of [
+    [["--video", "testsrc:nope"], /invalid video source "testsrc:nope"/],
+    [["--video", "device:/dev/video0", "--workers", "2", "--count", "2"], /cannot be shared by several worker processes/],
+    [["--video", "testsrc", "--video-bitrate", "10"], /video bitrate must be/],
+  ] as const) {
     const run = runCli(["bots", newInvite(url), "--count", "1", ...args]);
     const code = await finish(run, 10_000);
     assert.equal(code, 2, `${args.join(" ")}: ${run.stderr}`);
+    assert.match(run.stderr, why);
     assert.ok(!/\n\s+at /.test(run.stderr), `one line, no stack trace: ${run.stderr}`);
   }
 });
