@@ -9,6 +9,8 @@
  *   both publishers, CPU and RSS are measured over a steady window and divided by the receivers;
  *   loss is counted over every stream, in the window and over the whole run (joins included).
  *   Target: ≥ 40 receiving bots per process with < 1 % loss in the window.
+ * - bots-video-publish: CPU per publishing video bot, the shared ffmpeg encoder apart from
+ *   Conclave's own share (bench/bots-video.ts).
  *
  * Every scenario is bounded (≤ 30 s, aborted beyond). `node dist/bench/bots.js` prints JSON lines;
  * bench/run.ts calls benchBots().
@@ -18,6 +20,7 @@ import { BotFleet, distribution, summarizeBots } from "../src/client/bots.js";
 import { ProcessMeter, runLoadtest, startRelayProcess, type RelayProcess } from "../src/client/loadtest.js";
 import { newInvite } from "../src/client/room.js";
 import { resolveFfmpeg } from "../src/media/index.js";
+import { benchVideoBots } from "./bots-video.js";
 
 const RAMP_PER_SECOND = 5;
 /** Every join costs each bot already in the process key exchanges and a renegotiation: go slower. */
@@ -144,6 +147,7 @@ export async function benchBots(): Promise<Array<Record<string, unknown>>> {
   results.push(await benchJoin(2, 8, 1));
   results.push(await benchJoin(20, 1, 2));
   results.push(await benchDensity(40, 2));
+  results.push(...(await benchVideoBots()));
   return results;
 }
 

@@ -5,7 +5,8 @@
  * - bench/relay.ts: the relay's SRTP protection, forwarding cost and loss (lean vs werift's generic
  *   path at 10 and 20 publishing participants, the lean path at 40 and at the admitted capacity),
  *   join time at 2 and 20 participants;
- * - bench/bots.ts (when present): the bots' own benchmarks.
+ * - bench/bots.ts (when present): the bots' own benchmarks (join time, density, and through
+ *   bench/bots-video.ts the CPU of publishing video bots, ffmpeg apart from Conclave).
  *
  * A part that fails prints a `{"type":"bench-error",...}` line and the others still run.
  * `node dist/bench/run.js sframe,relay` runs only the named parts (sframe, relay, bots).

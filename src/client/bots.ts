@@ -3,20 +3,23 @@
  * own identity, its own sender keys and its own werift PeerConnection.
  *
  * What makes this cheap enough for dozens of bots per process:
- *   - publishing bots share one encoder: the fleet opens one AudioSource (one ffmpeg) and every
- *     publishing bot encrypts the same Opus frames under its own SFrame key;
+ *   - publishing bots share one encoder per medium: the fleet opens one AudioSource (one ffmpeg)
+ *     and one VideoSource (one more), and every publishing bot encrypts the same Opus and VP8
+ *     frames under its own SFrame key;
  *   - receiving bots count (RTP sequence numbers, RFC 3550 §A.1), authenticate and decrypt every
- *     frame in-process but decode Opus only when asked (`decode`);
+ *     frame in-process but decode Opus only when asked (`decode`) and never decode video: frame
+ *     rate, key frames and picture size come from the clear VP8 frame header (RFC 6386 §9.1) of
+ *     the decrypted frame;
  *   - no per-bot timers besides the participant's own ping: the fleet samples every bot's receive
  *     statistics on one timer.
  *
- * The fleet records what a load test reports (join time, time to first decrypted audio from every
- * publisher, per-stream loss, jitter and bitrate, decrypt failures, key-rotation times, refused
- * joins) as plain data: `Bot.snapshot()` is JSON-safe, so worker processes can ship it as a line.
+ * The fleet records what a load test reports (join time, time to first decrypted audio and video
+ * from every publisher, per-stream loss, jitter and bitrate, video frames, key frames and size,
+ * decrypt failures, key-rotation times, refused joins) as plain data: `Bot.snapshot()` is JSON-safe, so worker processes can ship it as a line.
  */
 import { Participant, type JoinOptions } from "./participant.js";
 import { type ConclaveEvent } from "./events.js";
-import { AudioSource, TypedEmitter, type AudioSourceSpec } from "../media/index.js";
+import { AudioSource, TypedEmitter, VideoSource, type AudioSourceSpec, type VideoSourceOptions, type VideoSourceSpec } from "../media/index.js";
 import { parseInvite, InviteParseError, type Invite } from "../protocol/index.js";
 import { ConclaveError, ExitCode, InviteError, UsageError } from "../errors.js";
 import { nullLogger, type Logger } from "../log.js";
@@ -33,11 +36,37 @@ export interface BotStreamSnapshot {
   bitrateKbps: number | null;
 }
 
+/** One received video stream (one remote video publisher) as seen by one bot; JSON-safe. */
+export interface BotVideoSnapshot {
+  peerId: string;
+  /** Frames decrypted and delivered (complete, authenticated, decodable from a key frame on). */
+  frames: number;
+  keyframes: number;
+  /** Frames per second over the last 2 s of the stream (as of the last sample while it was there). */
+  fps: number;
+  /** Picture size from the latest VP8 key frame header (0 before the first key frame). */
+  width: number;
+  height: number;
+  /** From Participant.join() to the first decrypted frame of this publisher; null if none. */
+  firstFrameMs: number | null;
+  packetsReceived: number;
+  packetsLost: number;
+  /** Whole frames reassembled from RTP (before decryption). */
+  framesAssembled: number;
+  /** Incomplete frames given up on (a packet never came). */
+  framesDropped: number;
+  /** Mean received bitrate over the sampled span; null under a second of data. */
+  bitrateKbps: number | null;
+}
+
 /** Everything the reports need about one bot; JSON-safe (sent as a line by worker processes). */
 export interface BotSnapshot {
   index: number;
   name: string;
   publisher: boolean;
+  /** What it publishes (both false for a receiving bot). */
+  publishesAudio: boolean;
+  publishesVideo: boolean;
   state: BotState;
   peerId: string;
   /** From Participant.join() to media connected (the `joined` event's joinMs). */
@@ -50,6 +79,12 @@ export interface BotSnapshot {
   audioMs: number | null;
   /** Peer ids of expected publishers this bot never decrypted a frame from. */
   missingAudio: string[];
+  /** Like audioMs, for the first decrypted video frame of every expected video publisher. */
+  videoMs: number | null;
+  /** Peer ids of expected video publishers this bot never decrypted a video frame from. */
+  missingVideo: string[];
+  /** One entry per remote video publisher it received video from. */
+  video: BotVideoSnapshot[];
   failure: { code: string; message: string; exitCode: number } | null;
   rotations: { reason: string; tookMs: number }[];
   streams: BotStreamSnapshot[];
@@ -72,7 +107,14 @@ export interface BotFleetOptions {
    * closes it) or an AudioSource opened by the caller (shared, never closed by the fleet).
    */
   audio?: AudioSourceSpec | AudioSource;
-  /** Path of ffmpeg; needed when `audio` is a spec. */
+  /**
+   * What publishing bots send as video: a spec (the fleet opens one VP8 encoder on first use,
+   * shares it and closes it) or a VideoSource opened by the caller (shared, never closed by it).
+   */
+  video?: VideoSourceSpec | VideoSource;
+  /** Size, frame rate and bitrate of the fleet's video encoder (when `video` is a spec). */
+  videoSettings?: Omit<VideoSourceOptions, "ffmpeg" | "logger">;
+  /** Path of ffmpeg; needed when `audio` or `video` is a spec. */
   ffmpeg?: string;
   /** Decode received Opus (level meters); off by default: bots decrypt but do not decode. */
   decode?: boolean;
@@ -86,7 +128,7 @@ export interface BotFleetOptions {
    * Further join options for every bot (a join token, a CA, reconnecting). Bots do not reconnect
    * unless asked (`reconnect: true`): a load test counts a lost connection as a drop.
    */
-  join?: Omit<JoinOptions, "name" | "identity" | "role" | "logger" | "onEvent" | "statsIntervalMs" | "levels" | "ffmpeg" | "suite" | "timeoutMs">;
+  join?: Omit<JoinOptions, "name" | "identity" | "role" | "logger" | "onEvent" | "statsIntervalMs" | "levels" | "ffmpeg" | "suite" | "timeoutMs" | "video">;
 }
 
 export interface BotFleetEvents {
@@ -97,6 +139,23 @@ export interface BotFleetEvents {
   /** Every event of every bot. */
   "bot-event": [Bot, ConclaveEvent & { time: string }];
   closed: [];
+}
+
+interface VideoRecord {
+  peerId: string;
+  frames: number;
+  keyframes: number;
+  fps: number;
+  width: number;
+  height: number;
+  packetsReceived: number;
+  packetsLost: number;
+  framesAssembled: number;
+  framesDropped: number;
+  firstBytes: number;
+  firstAt: number;
+  bytesReceived: number;
+  lastPacketAt: number;
 }
 
 interface StreamRecord {
@@ -111,6 +170,8 @@ export class Bot {
   readonly index: number;
   readonly name: string;
   readonly publisher: boolean;
+  readonly publishesAudio: boolean;
+  readonly publishesVideo: boolean;
   state: BotState = "joining";
   participant: Participant | undefined;
   peerId = "";
@@ -125,18 +186,24 @@ export class Bot {
   readonly expected: Bot[];
   /** Remote peer id → ms from join start to its first decrypted frame. */
   readonly firstAudio = new Map<string, number>();
+  /** Remote peer id → ms from join start to its first decrypted video frame. */
+  readonly firstVideo = new Map<string, number>();
   readonly rotations: { reason: string; tookMs: number }[] = [];
   reconnects = 0;
   /** Why its participant left, as its `left` event said. */
   leftReason: string | undefined;
   private readonly streams = new Map<string, StreamRecord>();
+  private readonly videos = new Map<string, VideoRecord>();
   private decryptFailures = 0;
   private undecryptable = 0;
 
-  constructor(index: number, name: string, publisher: boolean, expected: Bot[]) {
+  /** `media`: what a publishing bot sends (default: audio only). */
+  constructor(index: number, name: string, publisher: boolean, expected: Bot[], media: { audio: boolean; video: boolean } = { audio: true, video: false }) {
     this.index = index;
     this.name = name;
     this.publisher = publisher;
+    this.publishesAudio = publisher && media.audio;
+    this.publishesVideo = publisher && media.video;
     this.expected = expected;
   }
 
@@ -158,33 +225,92 @@ export class Bot {
       if (rec) rec.last = last;
       else this.streams.set(peerId, { peerId, firstBytes: s.bytesReceived, firstAt: s.lastPacketAt, last });
     }
+    for (const peerId of p.e2ee.members.keys()) this.sampleVideo(p, peerId);
     this.decryptFailures = p.e2ee.stats.decryptFailures;
     this.undecryptable = p.e2ee.stats.unknownKey;
   }
 
+  /** One remote member's video (nothing when it sends none): frame-level figures, no decoding. */
+  private sampleVideo(p: Participant, peerId: string): void {
+    const v = p.videoStatsOf(peerId);
+    const r = p.videoReceiveOf(peerId);
+    if (!v || !r || r.packetsReceived === 0) return;
+    const rec = this.videos.get(peerId);
+    const now = {
+      frames: v.frames,
+      keyframes: v.keyframes,
+      // Only while the stream is live: a publisher that went quiet keeps the rate it had.
+      fps: v.fps > 0 || !rec ? round(v.fps, 1) : rec.fps,
+      width: v.width,
+      height: v.height,
+      packetsReceived: r.packetsReceived,
+      packetsLost: r.packetsLost,
+      framesAssembled: r.framesAssembled,
+      framesDropped: r.framesDropped,
+      bytesReceived: r.bytesReceived,
+      lastPacketAt: r.lastPacketAt,
+    };
+    if (rec) Object.assign(rec, now);
+    else this.videos.set(peerId, { peerId, firstBytes: r.bytesReceived, firstAt: r.lastPacketAt, ...now });
+  }
+
   /** Time to first decrypted audio from every expected publisher, and who was never heard. */
   audioTiming(): { audioMs: number | null; missingAudio: string[] } {
-    const expected = this.expected.filter((b) => b.peerId !== "" && b.peerId !== this.peerId && (!b.departed || this.firstAudio.has(b.peerId)));
+    const { ms, missing } = this.timing(this.firstAudio, (b) => b.publishesAudio);
+    return { audioMs: ms, missingAudio: missing };
+  }
+
+  /** Time to the first decrypted video frame from every expected video publisher, and who was never seen. */
+  videoTiming(): { videoMs: number | null; missingVideo: string[] } {
+    const { ms, missing } = this.timing(this.firstVideo, (b) => b.publishesVideo);
+    return { videoMs: ms, missingVideo: missing };
+  }
+
+  private timing(first: Map<string, number>, sends: (b: Bot) => boolean): { ms: number | null; missing: string[] } {
+    const expected = this.expected.filter((b) => sends(b) && b.peerId !== "" && b.peerId !== this.peerId && (!b.departed || first.has(b.peerId)));
     if (expected.length === 0) {
-      const any = [...this.firstAudio.values()];
-      return { audioMs: any.length > 0 ? Math.min(...any) : null, missingAudio: [] };
+      const any = [...first.values()];
+      return { ms: any.length > 0 ? Math.min(...any) : null, missing: [] };
     }
-    const missing = expected.filter((b) => !this.firstAudio.has(b.peerId)).map((b) => b.peerId);
-    if (missing.length > 0) return { audioMs: null, missingAudio: missing };
-    return { audioMs: Math.max(...expected.map((b) => this.firstAudio.get(b.peerId)!)), missingAudio: [] };
+    const missing = expected.filter((b) => !first.has(b.peerId)).map((b) => b.peerId);
+    if (missing.length > 0) return { ms: null, missing };
+    return { ms: Math.max(...expected.map((b) => first.get(b.peerId)!)), missing: [] };
   }
 
   snapshot(): BotSnapshot {
-    const { audioMs, missingAudio } = this.state === "failed" ? { audioMs: null, missingAudio: [] } : this.audioTiming();
+    const failed = this.state === "failed";
+    const { audioMs, missingAudio } = failed ? { audioMs: null, missingAudio: [] } : this.audioTiming();
+    const { videoMs, missingVideo } = failed ? { videoMs: null, missingVideo: [] } : this.videoTiming();
     return {
       index: this.index,
       name: this.name,
       publisher: this.publisher,
+      publishesAudio: this.publishesAudio,
+      publishesVideo: this.publishesVideo,
       state: this.state,
       peerId: this.peerId,
       joinMs: this.joinMs,
       audioMs,
       missingAudio,
+      videoMs,
+      missingVideo,
+      video: [...this.videos.values()].map((v) => {
+        const spanMs = v.lastPacketAt - v.firstAt;
+        return {
+          peerId: v.peerId,
+          frames: v.frames,
+          keyframes: v.keyframes,
+          fps: v.fps,
+          width: v.width,
+          height: v.height,
+          firstFrameMs: this.firstVideo.get(v.peerId) ?? null,
+          packetsReceived: v.packetsReceived,
+          packetsLost: v.packetsLost,
+          framesAssembled: v.framesAssembled,
+          framesDropped: v.framesDropped,
+          bitrateKbps: spanMs >= 1000 ? round(((v.bytesReceived - v.firstBytes) * 8) / spanMs, 1) : null,
+        };
+      }),
       failure: this.failure,
       rotations: [...this.rotations],
       streams: [...this.streams.values()].map((r) => {
@@ -214,6 +340,9 @@ export class Bot {
       case "first-audio":
         if (!this.firstAudio.has(event.peerId)) this.firstAudio.set(event.peerId, event.afterJoinMs);
         return;
+      case "first-video":
+        if (!this.firstVideo.has(event.peerId)) this.firstVideo.set(event.peerId, event.afterJoinMs);
+        return;
       case "key-rotated":
         if (event.reason !== "start") this.rotations.push({ reason: event.reason, tookMs: event.tookMs });
         return;
@@ -240,6 +369,9 @@ export class BotFleet extends TypedEmitter<BotFleetEvents> {
   private source: AudioSource | undefined;
   private sourceOpening: Promise<AudioSource> | undefined;
   private ownsSource = false;
+  private videoSource: VideoSource | undefined;
+  private videoOpening: Promise<VideoSource> | undefined;
+  private ownsVideoSource = false;
   private readonly sampler: NodeJS.Timeout;
   private readonly pending = new Set<Promise<unknown>>();
   private closing = false;
@@ -257,6 +389,7 @@ export class BotFleet extends TypedEmitter<BotFleetEvents> {
       throw err;
     }
     if (options.audio instanceof AudioSource) this.source = options.audio;
+    if (options.video instanceof VideoSource) this.videoSource = options.video;
     this.sampler = setInterval(() => this.sample(), options.sampleIntervalMs ?? 500);
     this.sampler.unref();
   }
@@ -266,7 +399,51 @@ export class BotFleet extends TypedEmitter<BotFleetEvents> {
     return this.bots.filter((b) => b.state === "joined");
   }
 
-  /** The shared encoder, opened once on first use. */
+  /** Does a publishing bot of this fleet send audio, video? */
+  get media(): { audio: boolean; video: boolean } {
+    const a = this.options.audio;
+    const v = this.options.video;
+    return { audio: a !== undefined && (a instanceof AudioSource || a.kind !== "none"), video: v !== undefined && (v instanceof VideoSource || v.kind !== "none") };
+  }
+
+  /**
+   * The encoders this fleet opened itself (one per medium at most, shared by all its publishing
+   * bots), with the pid of each ffmpeg and what it produced so far. Caller-provided sources are
+   * not listed.
+   */
+  encoders(): { audio: { pid: number | null; frames: number } | null; video: { pid: number | null; frames: number; keyframes: number; width: number; height: number; fps: number } | null } {
+    const a = this.ownsSource ? this.source : undefined;
+    const v = this.ownsVideoSource ? this.videoSource : undefined;
+    return {
+      audio: a ? { pid: a.pid ?? null, frames: a.frames } : null,
+      video: v ? { pid: v.pid ?? null, frames: v.stats.frames, keyframes: v.stats.keyframes, width: v.settings.width, height: v.settings.height, fps: v.settings.fps } : null,
+    };
+  }
+
+  /** The shared video encoder, opened once on first use. */
+  private async sharedVideoSource(): Promise<VideoSource> {
+    if (this.videoSource) return this.videoSource;
+    const spec = this.options.video;
+    if (!spec || spec instanceof VideoSource || spec.kind === "none") throw new UsageError("publishing bots need a video source");
+    if (!this.options.ffmpeg) throw new ConclaveError("ffmpeg-missing", "publishing bots need ffmpeg", ExitCode.media);
+    this.videoOpening ??= VideoSource.open(spec, { ...this.options.videoSettings, ffmpeg: this.options.ffmpeg, logger: this.log.child("video-source") }).then((s) => {
+      this.ownsVideoSource = true;
+      this.videoSource = s;
+      s.on("error", (err) => this.log.warn("the shared video source failed", { code: err.code, error: err.message }));
+      return s;
+    });
+    return this.videoOpening;
+  }
+
+  /** The shared encoders a publishing bot sends (opened on first use). */
+  private async sharedSources(): Promise<{ audio: AudioSource | undefined; video: VideoSource | undefined }> {
+    const media = this.media;
+    if (!media.audio && !media.video) throw new UsageError("publishing bots need an audio or a video source");
+    const [audio, video] = await Promise.all([media.audio ? this.sharedSource() : undefined, media.video ? this.sharedVideoSource() : undefined]);
+    return { audio, video };
+  }
+
+  /** The shared audio encoder, opened once on first use. */
   private async sharedSource(): Promise<AudioSource> {
     if (this.source) return this.source;
     const spec = this.options.audio;
@@ -289,12 +466,12 @@ export class BotFleet extends TypedEmitter<BotFleetEvents> {
   async add(opts: { publish?: boolean; name?: string } = {}): Promise<Bot> {
     if (this.closing) throw new ConclaveError("fleet-closed", "the bot fleet is closed");
     const publish = opts.publish ?? false;
-    const source = publish ? await this.sharedSource() : undefined;
+    const sources = publish ? await this.sharedSources() : { audio: undefined, video: undefined };
     const index = this.nextIndex++;
     const expected = this.bots.filter((b) => b.publisher && b.state === "joined");
-    const bot = new Bot(index, opts.name ?? `${this.options.namePrefix ?? "bot"}-${index}`, publish, expected);
+    const bot = new Bot(index, opts.name ?? `${this.options.namePrefix ?? "bot"}-${index}`, publish, expected, this.media);
     this.bots.push(bot);
-    const work = this.join(bot, source);
+    const work = this.join(bot, sources);
     this.pending.add(work);
     try {
       await work;
@@ -304,7 +481,7 @@ export class BotFleet extends TypedEmitter<BotFleetEvents> {
     return bot;
   }
 
-  private async join(bot: Bot, source: AudioSource | undefined): Promise<void> {
+  private async join(bot: Bot, sources: { audio: AudioSource | undefined; video: VideoSource | undefined }): Promise<void> {
     let participant: Participant;
     try {
       participant = await Participant.join(this.invite, {
@@ -316,6 +493,8 @@ export class BotFleet extends TypedEmitter<BotFleetEvents> {
         levels: this.options.decode ?? false,
         suite: this.options.suite ?? 4,
         timeoutMs: this.options.timeoutMs ?? 10_000,
+        // Only a video publisher needs the relay to offer it a video upload m-line.
+        ...(sources.video ? { video: true } : {}),
         logger: this.log.child(bot.name),
         ...(this.options.ffmpeg ? { ffmpeg: this.options.ffmpeg } : {}),
         onEvent: (e) => {
@@ -346,7 +525,8 @@ export class BotFleet extends TypedEmitter<BotFleetEvents> {
       await this.remove(bot, "fleet-closed");
       return;
     }
-    if (source) await participant.publish(source);
+    if (sources.audio) await participant.publish(sources.audio);
+    if (sources.video) await participant.publishVideo(sources.video);
     this.emit("bot-joined", bot);
   }
 
@@ -358,7 +538,7 @@ export class BotFleet extends TypedEmitter<BotFleetEvents> {
   async addMany(count: number, opts: { publish?: boolean; rampPerSecond?: number; signal?: AbortSignal } = {}): Promise<Bot[]> {
     if (!Number.isInteger(count) || count < 0) throw new RangeError("count must be a whole number");
     const interval = opts.rampPerSecond && opts.rampPerSecond > 0 ? 1000 / opts.rampPerSecond : 0;
-    if (opts.publish && count > 0) await this.sharedSource();
+    if (opts.publish && count > 0) await this.sharedSources();
     const started: Promise<Bot>[] = [];
     const t0 = Date.now();
     for (let i = 0; i < count; i++) {
@@ -400,6 +580,7 @@ export class BotFleet extends TypedEmitter<BotFleetEvents> {
     await Promise.allSettled([...this.pending]);
     await Promise.all(this.bots.map((b) => this.remove(b, reason)));
     if (this.ownsSource) await this.source?.close();
+    if (this.ownsVideoSource) await this.videoSource?.close();
     this.emit("closed");
   }
 }
@@ -487,11 +668,54 @@ export interface BotsSummary {
   /** Per-stream mean received bitrate. */
   bitrateKbps: Distribution;
   decryptFailures: number;
+  /** Received video over all bots (zeros without video publishers). */
+  video: BotsVideoSummary;
   /**
-   * Failed joins and drops by code, and "missing-audio" for bots that never heard a publisher they
-   * expected, each with the bots' names (never the invite).
+   * Failed joins and drops by code, "missing-audio" for bots that never heard a publisher they
+   * expected and "missing-video" for bots that never saw a video publisher they expected, each
+   * with the bots' names (never the invite).
    */
   errors: { code: string; count: number; bots: string[] }[];
+}
+
+export interface BotsVideoSummary {
+  /** Bots that published video (and got in). */
+  publishers: number;
+  /** Received video streams (bot × remote video publisher). */
+  streams: number;
+  /** Frames decrypted and delivered, over all streams. */
+  frames: number;
+  keyframes: number;
+  /** Incomplete frames given up on. */
+  framesDropped: number;
+  packetsReceived: number;
+  packetsLost: number;
+  /** Per-stream frame rate (last 2 s of each stream). */
+  fps: Distribution;
+  /** Per-bot time to the first video frame of every expected video publisher (videoMs). */
+  videoMs: Distribution;
+  /** Expected video publishers never seen, summed over bots. */
+  missingVideo: number;
+  /** Distinct received picture sizes, "WxH" (from VP8 key frame headers). */
+  resolutions: string[];
+}
+
+function summarizeVideo(bots: readonly BotSnapshot[]): BotsVideoSummary {
+  // Worker processes of an older build send no video fields.
+  const streams = bots.flatMap((b) => b.video ?? []);
+  return {
+    publishers: bots.filter((b) => b.publishesVideo === true && b.state !== "failed").length,
+    streams: streams.length,
+    frames: streams.reduce((n, s) => n + s.frames, 0),
+    keyframes: streams.reduce((n, s) => n + s.keyframes, 0),
+    framesDropped: streams.reduce((n, s) => n + s.framesDropped, 0),
+    packetsReceived: streams.reduce((n, s) => n + s.packetsReceived, 0),
+    packetsLost: streams.reduce((n, s) => n + s.packetsLost, 0),
+    fps: distribution(streams.map((s) => s.fps)),
+    videoMs: distribution(bots.flatMap((b) => (b.videoMs !== null && b.videoMs !== undefined ? [b.videoMs] : []))),
+    missingVideo: bots.reduce((n, b) => n + (b.missingVideo?.length ?? 0), 0),
+    resolutions: [...new Set(streams.filter((s) => s.width > 0).map((s) => `${s.width}x${s.height}`))].sort(),
+  };
 }
 
 export function summarizeBots(bots: readonly BotSnapshot[]): BotsSummary {
@@ -505,6 +729,7 @@ export function summarizeBots(bots: readonly BotSnapshot[]): BotsSummary {
   for (const b of bots) {
     if (b.failure) note(b.failure.code, b.name);
     else if (b.missingAudio.length > 0) note("missing-audio", b.name);
+    if (!b.failure && (b.missingVideo?.length ?? 0) > 0) note("missing-video", b.name);
   }
   return {
     count: bots.length,
@@ -523,6 +748,7 @@ export function summarizeBots(bots: readonly BotSnapshot[]): BotsSummary {
     jitterMs: distribution(streams.map((s) => s.jitterMs), 2),
     bitrateKbps: distribution(streams.flatMap((s) => (s.bitrateKbps !== null ? [s.bitrateKbps] : []))),
     decryptFailures: bots.reduce((n, b) => n + b.decryptFailures, 0),
+    video: summarizeVideo(bots),
     errors: [...byCode].map(([code, names]) => ({ code, count: names.length, bots: names })),
   };
 }

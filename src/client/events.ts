@@ -32,6 +32,8 @@ export type ConclaveEvent =
   | { type: "intruder"; peerId: string; reason: string }
   | { type: "key-rotated"; reason: "join" | "leave" | "start"; generation: number; tookMs: number; at: string }
   | { type: "first-audio"; peerId: string; name: string | null; afterJoinMs: number }
+  /** The first decrypted video frame from a member; width × height from its VP8 key frame header. */
+  | { type: "first-video"; peerId: string; name: string | null; afterJoinMs: number; width: number; height: number }
   | { type: "chat"; from: string; name: string; text: string; sentAt: string }
   | { type: "muted"; peerId: string; name: string; muted: boolean }
   | { type: "identity-changed"; peerId: string; name: string; fingerprint: string; previous: string }

@@ -108,6 +108,8 @@ interface RemoteVideo {
   stats: VideoStreamStats;
   receive: ReceiveStats;
   lastPliAt: number;
+  /** A `first-video` event went out for this member. */
+  firstFrame?: boolean;
 }
 
 interface RemotePeer {
@@ -612,6 +614,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       else if (video.depacketizer.needsKeyframe) continue;
       if (h264) video.stats.record({ keyframe, width: h264.width, height: h264.height, bytes: plain.length }); // as recordH264, parsed once
       else video.stats.recordVp8(plain);
+      if (!video.firstFrame) {
+        video.firstFrame = true;
+        const { width, height } = video.stats.snapshot();
+        this.emitEvent({ type: "first-video", peerId, name: this.e2ee.members.get(peerId)?.name ?? null, afterJoinMs: now - this.startedAt, width, height });
+      }
       this.emit("video", { peerId, frame: plain, codec, keyframe, timestamp: assembled.timestamp });
     }
     if (video.depacketizer.needsKeyframe && now - video.lastPliAt > 1000) {
@@ -697,6 +704,27 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** Frame rate, resolution and keyframe count of a member's video, when it publishes video. */
   videoStatsOf(peerId: string): ReturnType<VideoStreamStats["snapshot"]> | undefined {
     return this.remotes.get(peerId)?.video?.stats.snapshot();
+  }
+
+  /**
+   * A member's video below the frame level: RTP packets received and lost (RFC 3550 §A.1), whole
+   * frames reassembled, and incomplete frames given up on (a packet never came).
+   */
+  videoReceiveOf(
+    peerId: string,
+  ): { packetsReceived: number; packetsLost: number; bytesReceived: number; lastPacketAt: number; framesAssembled: number; framesDropped: number } | undefined {
+    const video = this.remotes.get(peerId)?.video;
+    if (!video) return undefined;
+    const r = video.receive.snapshot();
+    const d = video.depacketizer.stats;
+    return {
+      packetsReceived: r.packetsReceived,
+      packetsLost: r.packetsLost,
+      bytesReceived: r.bytesReceived,
+      lastPacketAt: r.lastPacketAt,
+      framesAssembled: d.framesEmitted,
+      framesDropped: d.framesDropped,
+    };
   }
 
   /** Publish audio from a source spec (starts its own ffmpeg) or from a shared AudioSource. */

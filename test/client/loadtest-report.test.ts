@@ -11,11 +11,16 @@ function bot(over: Partial<BotSnapshot> & { index: number }): BotSnapshot {
   return {
     name: `bot-${over.index}`,
     publisher: false,
+    publishesAudio: false,
+    publishesVideo: false,
     state: "joined",
     peerId: `peer${over.index}`,
     joinMs: 100,
     audioMs: 150,
     missingAudio: [],
+    videoMs: null,
+    missingVideo: [],
+    video: [],
     failure: null,
     rotations: [],
     streams: [{ peerId: "pub", packetsReceived: 500, packetsLost: 0, jitterMs: 2, bitrateKbps: 40 }],
@@ -201,4 +206,42 @@ test("process metrics come from /proc (Linux) and from this process", () => {
   assert.ok(m && x > 0);
   assert.equal(m.where, "bots");
   assert.ok(m.rssMb > 1 && m.cpuPct >= 0 && m.cpuSeconds >= 0);
+});
+
+test("summarizeBots sums received video and names bots that never saw a video publisher", () => {
+  const stream = (peerId: string, over: Partial<BotSnapshot["video"][number]> = {}): BotSnapshot["video"][number] => ({
+    peerId,
+    frames: 90,
+    keyframes: 3,
+    fps: 30,
+    width: 640,
+    height: 360,
+    firstFrameMs: 300,
+    packetsReceived: 300,
+    packetsLost: 0,
+    framesAssembled: 92,
+    framesDropped: 0,
+    bitrateKbps: 800,
+    ...over,
+  });
+  const s = summarizeBots([
+    bot({ index: 1, publisher: true, publishesVideo: true, peerId: "v1", video: [stream("v2", { fps: 29.5 })], videoMs: 250 }),
+    bot({ index: 2, publisher: true, publishesVideo: true, peerId: "v2", video: [stream("v1", { framesDropped: 1, packetsLost: 2 })], videoMs: 400 }),
+    bot({ index: 3, video: [stream("v1"), stream("v2", { width: 320, height: 180 })], videoMs: 500 }),
+    bot({ index: 4, video: [stream("v1")], videoMs: null, missingVideo: ["v2"] }),
+    bot({ index: 5, state: "failed", failure: { code: "overloaded", message: "x", exitCode: 6 }, video: [], videoMs: null, missingVideo: [] }),
+  ]);
+  assert.equal(s.video.publishers, 2);
+  assert.equal(s.video.streams, 5);
+  assert.equal(s.video.frames, 450);
+  assert.equal(s.video.keyframes, 15);
+  assert.equal(s.video.framesDropped, 1);
+  assert.equal(s.video.packetsLost, 2);
+  assert.equal(s.video.fps.p50, 30);
+  assert.equal(s.video.fps.max, 30);
+  assert.deepEqual([s.video.videoMs.count, s.video.videoMs.p50, s.video.videoMs.max], [3, 400, 500]);
+  assert.equal(s.video.missingVideo, 1);
+  assert.deepEqual(s.video.resolutions, ["320x180", "640x360"]);
+  assert.deepEqual(s.errors.find((e) => e.code === "missing-video"), { code: "missing-video", count: 1, bots: ["bot-4"] });
+  assert.deepEqual(s.errors.find((e) => e.code === "overloaded")?.bots, ["bot-5"]);
 });

@@ -1,8 +1,10 @@
 /**
  * `conclave bots <invite> --count N`: N headless participants in this process (BotFleet), or
  * spread over K worker processes (`--workers K`) that run this same command with a share of the
- * bots and report back as JSON lines. Publishing bots share one encoder per process; receiving bots
- * authenticate and decrypt everything in-process and decode only with `--decode`.
+ * bots and report back as JSON lines. Publishing bots share one encoder per medium per process
+ * (one ffmpeg for --audio, one for --video); receiving bots authenticate and decrypt everything
+ * in-process, decode audio only with `--decode`, and never decode video (they count frames, key
+ * frames and read the picture size from the VP8 header).
  *
  * Worker processes get the invite (and a join token) on stdin, never on their command line, so no
  * secret shows in the process list.
@@ -11,9 +13,9 @@ import { spawn } from "node:child_process";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { BotFleet, summarizeBots, type Bot, type BotSnapshot, type BotsSummary } from "../../client/bots.js";
 import { conclaveBin, ProcessMeter, type ProcessMetrics } from "../../client/loadtest.js";
-import { parseAudioSource, type AudioSourceSpec } from "../../media/index.js";
+import { parseAudioSource, parseVideoSource, videoEncodeSettings, type AudioSourceSpec, type VideoSourceSpec } from "../../media/index.js";
 import { createOutput, type Output } from "../output.js";
-import { ffmpegPath, makeLogger, parsePositiveInt, parseSeconds, parseSuite, readCa } from "../common.js";
+import { ffmpegPath, makeLogger, parsePositiveInt, parseSeconds, parseSuite, parseVideoSize, readCa } from "../common.js";
 import type { CliContext } from "../commands.js";
 import { ConclaveError, ExitCode, UsageError } from "../../errors.js";
 import type { Logger } from "../../log.js";
@@ -24,6 +26,9 @@ export interface BotsCliOptions {
   audio?: string;
   loop?: boolean;
   video?: string;
+  videoSize?: [number, number];
+  fps?: number;
+  videoBitrate?: number;
   duration?: number;
   ramp: number;
   workers?: number;
@@ -56,9 +61,12 @@ export function registerBots(program: Command, ctx: CliContext): void {
     .argument("<invite>", "the invite link, or - to read it from stdin (keeps it out of the process list)")
     .requiredOption("--count <n>", "number of bots", parsePositiveInt("--count", 10_000))
     .option("--audio <source>", "what publishing bots send: tone:FREQ | file:PATH | silence (one shared encoder)")
-    .option("--publishers <n>", "how many bots publish --audio (default: all of them when --audio is given)", parseWholeNumber("--publishers"))
+    .option("--publishers <n>", "how many bots publish --audio and --video (default: all of them when either is given)", parseWholeNumber("--publishers"))
     .option("--loop", "repeat a file source")
-    .option("--video <source>", "what publishing bots send as video (not available yet)")
+    .option("--video <source>", "what publishing bots send as video: testsrc | file:PATH | device:/dev/videoN | screen (one shared encoder)")
+    .option("--video-size <WxH>", "video size", parseVideoSize, [640, 360] as [number, number])
+    .option("--fps <n>", "video frames per second", parsePositiveInt("--fps", 60), 15)
+    .option("--video-bitrate <kbps>", "video bitrate in kbit/s", parsePositiveInt("--video-bitrate", 20000), 500)
     .option("--duration <seconds>", "leave this many seconds after every bot joined", parseSeconds)
     .option("--ramp <per-second>", "joins started per second", parsePositiveNumber("--ramp"), 5)
     .option("--workers <k>", "spread the bots over K worker processes", parsePositiveInt("--workers", 64))
@@ -101,12 +109,13 @@ interface Plan {
   invite: string;
   token: string | undefined;
   audio: AudioSourceSpec | undefined;
+  video: VideoSourceSpec | undefined;
+  videoSettings: { width: number; height: number; fps: number; bitrateKbps: number };
   publishers: number;
   ffmpeg: string | undefined;
 }
 
 async function plan(inviteArg: string, opts: BotsCliOptions): Promise<Plan> {
-  if (opts.video !== undefined) throw new UsageError("video bots are not available yet; use --audio");
   let invite = inviteArg;
   let token = opts.token;
   if (inviteArg === "-" || token === "-") {
@@ -116,14 +125,34 @@ async function plan(inviteArg: string, opts: BotsCliOptions): Promise<Plan> {
     if (!invite) throw new UsageError("expected the invite on stdin");
   }
   const audio = opts.audio !== undefined ? parseAudioSource(opts.audio, { loop: Boolean(opts.loop) }) : undefined;
-  const sends = audio !== undefined && audio.kind !== "none";
-  if (opts.publishers !== undefined && opts.publishers > 0 && !sends) throw new UsageError("--publishers needs --audio (what should they send?)");
+  const video = opts.video !== undefined ? parseVideoSource(opts.video, { loop: Boolean(opts.loop) }) : undefined;
+  const sendsAudio = audio !== undefined && audio.kind !== "none";
+  const sendsVideo = video !== undefined && video.kind !== "none";
+  const sends = sendsAudio || sendsVideo;
+  if (opts.publishers !== undefined && opts.publishers > 0 && !sends) throw new UsageError("--publishers needs --audio or --video (what should they send?)");
   const publishers = sends ? (opts.publishers ?? opts.count) : 0;
   if (publishers > opts.count) throw new UsageError("--publishers cannot exceed --count");
-  if (audio?.kind === "device" && opts.workers !== undefined && opts.workers > 1) {
-    throw new UsageError("a capture device cannot be shared by several worker processes; use one process or a file/tone source");
+  const workers = opts.workers !== undefined && opts.workers > 1;
+  if (workers && (audio?.kind === "device" || video?.kind === "device")) {
+    throw new UsageError("a capture device cannot be shared by several worker processes; use one process or a file/tone/testsrc source");
   }
-  return { invite, token, audio: sends ? audio : undefined, publishers, ffmpeg: publishers > 0 ? ffmpegPath(opts.ffmpeg) : undefined };
+  const [width, height] = opts.videoSize ?? [640, 360];
+  const videoSettings = { width, height, fps: opts.fps ?? 15, bitrateKbps: opts.videoBitrate ?? 500 };
+  try {
+    videoEncodeSettings(videoSettings);
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(err.message);
+    throw err;
+  }
+  return {
+    invite,
+    token,
+    audio: sendsAudio ? audio : undefined,
+    video: sendsVideo ? video : undefined,
+    videoSettings,
+    publishers,
+    ffmpeg: publishers > 0 ? ffmpegPath(opts.ffmpeg) : undefined,
+  };
 }
 
 export async function runBots(inviteArg: string, opts: BotsCliOptions, out: Output, debug: boolean): Promise<number> {
@@ -189,14 +218,42 @@ function exitCodeFor(bots: readonly BotSnapshot[]): number {
   return failed ? (failed.failure!.exitCode as number) || ExitCode.connection : ExitCode.ok;
 }
 
-function describeSummary(s: BotsSummary, proc: ProcessMetrics | null): string[] {
+/** One shared encoder (an ffmpeg child) and what it cost; in a worker's summary and the parent's. */
+export interface EncoderReport {
+  kind: "audio" | "video";
+  pid: number | null;
+  /** Frames it produced (each sent once per publishing bot). */
+  frames: number;
+  /** Its CPU from its first publishing bot on (Linux /proc), null when it cannot be read. */
+  cpuPct: number | null;
+  cpuSeconds: number | null;
+  /** Set in the parent of --workers: which worker ran it. */
+  worker?: number;
+}
+
+function describeSummary(s: BotsSummary, proc: ProcessMetrics | null, encoders: readonly EncoderReport[]): string[] {
   const d = (x: { p50: number | null; p95: number | null; max: number | null }): string => `${x.p50 ?? "-"}/${x.p95 ?? "-"}/${x.max ?? "-"}`;
+  const v = s.video;
+  // A video-only run has no audio to describe.
+  const audio = s.streams > 0 || s.missingAudio > 0 || (v.publishers === 0 && v.streams === 0);
   const lines = [
     `bots: ${s.joined}/${s.count} joined (${s.publishers} publishing), ${s.failed} failed, ${s.dropped} dropped`,
-    `join ms p50/p95/max ${d(s.joinMs)}; first audio ms ${d(s.audioMs)}${s.missingAudio ? `; ${s.missingAudio} publisher(s) never heard` : ""}`,
-    `received ${s.streams} streams, ${s.packetsReceived} packets, loss ${s.lossPct.toFixed(2)} % (worst stream ${s.worstLossPct.toFixed(2)} %), jitter p95 ${s.jitterMs.p95 ?? "-"} ms, ${s.bitrateKbps.p50 ?? "-"} kbit/s per stream, ${s.decryptFailures} decrypt failures`,
+    `join ms p50/p95/max ${d(s.joinMs)}` + (audio ? `; first audio ms ${d(s.audioMs)}${s.missingAudio ? `; ${s.missingAudio} publisher(s) never heard` : ""}` : ""),
+    audio
+      ? `received ${s.streams} streams, ${s.packetsReceived} packets, loss ${s.lossPct.toFixed(2)} % (worst stream ${s.worstLossPct.toFixed(2)} %), jitter p95 ${s.jitterMs.p95 ?? "-"} ms, ${s.bitrateKbps.p50 ?? "-"} kbit/s per stream, ${s.decryptFailures} decrypt failures`
+      : `${s.decryptFailures} decrypt failures`,
   ];
+  if (v.publishers > 0 || v.streams > 0) {
+    lines.push(
+      `video: ${v.publishers} publishing, received ${v.streams} streams, ${v.frames} frames (${v.keyframes} key), fps p50 ${v.fps.p50 ?? "-"}, ` +
+        `size ${v.resolutions.join(", ") || "-"}, first frame ms ${d(v.videoMs)}, ${v.framesDropped} incomplete, ${v.packetsLost} packets lost` +
+        `${v.missingVideo ? `; ${v.missingVideo} video publisher(s) never seen` : ""}`,
+    );
+  }
   if (proc) lines.push(`process: cpu ${proc.cpuPct.toFixed(1)} % of a core, rss ${proc.rssMb.toFixed(0)} MB`);
+  for (const e of encoders) {
+    lines.push(`${e.kind} encoder${e.worker ? ` of worker ${e.worker}` : ""} (ffmpeg pid ${e.pid ?? "-"}): ${e.frames} frames, cpu ${e.cpuPct === null ? "-" : `${e.cpuPct.toFixed(1)} %`} of a core`);
+  }
   for (const e of s.errors) lines.push(`error ${e.code} ×${e.count}: ${e.bots.join(", ")}`);
   return lines;
 }
@@ -208,6 +265,7 @@ async function runFleet(p: Plan, opts: BotsCliOptions, out: Output, log: Logger)
     namePrefix: opts.name,
     firstIndex: opts.firstIndex ?? 1,
     ...(p.audio ? { audio: p.audio } : {}),
+    ...(p.video ? { video: p.video, videoSettings: p.videoSettings } : {}),
     ...(p.ffmpeg ? { ffmpeg: p.ffmpeg } : {}),
     decode: Boolean(opts.decode),
     suite: opts.suite ?? 4,
@@ -224,7 +282,7 @@ async function runFleet(p: Plan, opts: BotsCliOptions, out: Output, log: Logger)
     out.event({ type, bot: bot.name, index: bot.index, ...extra });
   };
   fleet.on("bot-joined", (bot) => {
-    line(bot, "bot-joined", { peerId: bot.peerId, joinMs: bot.joinMs, publisher: bot.publisher });
+    line(bot, "bot-joined", { peerId: bot.peerId, joinMs: bot.joinMs, publisher: bot.publisher, publishesAudio: bot.publishesAudio, publishesVideo: bot.publishesVideo });
   });
   fleet.on("bot-failed", (bot) => {
     line(bot, "bot-failed", { code: bot.failure?.code, message: bot.failure?.message });
@@ -242,8 +300,16 @@ async function runFleet(p: Plan, opts: BotsCliOptions, out: Output, log: Logger)
   ticker.unref();
   let snapshots: BotSnapshot[] = [];
   let proc: ProcessMetrics | null = null;
+  let encoders: EncoderReport[] = [];
+  // The encoders start with the first publishing bot: their CPU is measured from then on.
+  let encoderMeters: { kind: "audio" | "video"; meter: ProcessMeter | null }[] = [];
   try {
     await fleet.addMany(p.publishers, { publish: true, rampPerSecond: opts.ramp, signal: stop.signal });
+    const opened = fleet.encoders();
+    encoderMeters = (["audio", "video"] as const).flatMap((kind) => {
+      const e = opened[kind];
+      return e ? [{ kind, meter: e.pid !== null ? new ProcessMeter(e.pid, "child") : null }] : [];
+    });
     await fleet.addMany(opts.count - p.publishers, { publish: false, rampPerSecond: opts.ramp, signal: stop.signal });
     out.line(`${fleet.joined.length}/${opts.count} bots in the room${opts.duration !== undefined ? ` for ${opts.duration} s` : "; Ctrl-C to stop"}`);
     await waitAborted(stop.signal, opts.duration !== undefined ? opts.duration * 1000 : undefined);
@@ -253,12 +319,18 @@ async function runFleet(p: Plan, opts: BotsCliOptions, out: Output, log: Logger)
     stop.dispose();
     snapshots = fleet.snapshots();
     proc = meter.measure();
+    const now = fleet.encoders();
+    encoders = encoderMeters.map(({ kind, meter: m }) => {
+      const e = now[kind]!;
+      const cost = m?.measure() ?? null;
+      return { kind, pid: e.pid, frames: e.frames, cpuPct: cost?.cpuPct ?? null, cpuSeconds: cost?.cpuSeconds ?? null };
+    });
     await fleet.close(opts.duration !== undefined ? "duration" : "left");
   }
   if (out.json) for (const s of snapshots) out.event({ type: "bot-report", ...s });
   const summary = summarizeBots(snapshots);
-  out.event({ type: "summary", ...summary, process: proc });
-  for (const l of describeSummary(summary, proc)) out.line(l);
+  out.event({ type: "summary", ...summary, process: proc, encoders });
+  for (const l of describeSummary(summary, proc, encoders)) out.line(l);
   return exitCodeFor(snapshots);
 }
 
@@ -276,6 +348,7 @@ async function runWorkers(p: Plan, opts: BotsCliOptions, k: number, out: Output,
   const progress = progressWriter(Boolean(opts.json) || process.stdout.isTTY === true);
   const reports: BotSnapshot[] = [];
   const workerInfo: { worker: number; pid: number; exitCode: number | null; process: ProcessMetrics | null }[] = [];
+  const encoders: EncoderReport[] = [];
   let joined = 0;
   let failed = 0;
   const share = (total: number, i: number): number => Math.floor(total / k) + (i < total % k ? 1 : 0);
@@ -286,7 +359,12 @@ async function runWorkers(p: Plan, opts: BotsCliOptions, k: number, out: Output,
     firstIndex += count;
     args.push("--ramp", String(opts.ramp / k), "--name", opts.name);
     const publishers = share(p.publishers, i);
-    if (p.audio && publishers > 0) args.push("--audio", opts.audio!, "--publishers", String(publishers));
+    if (p.audio && publishers > 0) args.push("--audio", opts.audio!);
+    if (p.video && publishers > 0) {
+      const v = p.videoSettings;
+      args.push("--video", opts.video!, "--video-size", `${v.width}x${v.height}`, "--fps", String(v.fps), "--video-bitrate", String(v.bitrateKbps));
+    }
+    if ((p.audio || p.video) && publishers > 0) args.push("--publishers", String(publishers));
     if (opts.loop) args.push("--loop");
     if (opts.duration !== undefined) args.push("--duration", String(opts.duration));
     if (opts.decode) args.push("--decode");
@@ -309,6 +387,7 @@ async function runWorkers(p: Plan, opts: BotsCliOptions, k: number, out: Output,
       switch (msg.type) {
         case "summary":
           info.process = (msg.process as ProcessMetrics | null) ?? null;
+          for (const e of (msg.encoders as EncoderReport[] | undefined) ?? []) encoders.push({ ...e, worker: i + 1 });
           return;
         case "bot-report":
           reports.push(msg as unknown as BotSnapshot);
@@ -357,8 +436,9 @@ async function runWorkers(p: Plan, opts: BotsCliOptions, k: number, out: Output,
   reports.sort((a, b) => a.index - b.index);
   const summary = summarizeBots(reports);
   const proc = meter.measure();
-  out.event({ type: "summary", ...summary, process: proc, workers: workerInfo });
-  for (const l of describeSummary(summary, null)) out.line(l);
+  encoders.sort((a, b) => (a.worker ?? 0) - (b.worker ?? 0));
+  out.event({ type: "summary", ...summary, process: proc, workers: workerInfo, encoders });
+  for (const l of describeSummary(summary, null, encoders)) out.line(l);
   for (const w of workerInfo) {
     if (w.process) out.line(`worker ${w.worker} (pid ${w.pid}): cpu ${w.process.cpuPct.toFixed(1)} % of a core, rss ${w.process.rssMb.toFixed(0)} MB`);
   }
