@@ -26,6 +26,7 @@ export interface JoinCliOptions {
   videoSize?: [number, number];
   fps?: number;
   videoBitrate?: number;
+  showVideo?: string | boolean;
 }
 
 export function registerJoin(program: Command, ctx: CliContext): void {
@@ -40,6 +41,7 @@ export function registerJoin(program: Command, ctx: CliContext): void {
     .option("--video-size <WxH>", "video size", parseVideoSize, [640, 360] as [number, number])
     .option("--fps <n>", "video frames per second", parsePositiveInt("--fps", 60), 15)
     .option("--video-bitrate <kbps>", "video bitrate in kbit/s", parsePositiveInt("--video-bitrate", 20000), 500)
+    .option("--show-video [peer]", "terminal UI: draw the speaker's video (or PEER's: a name or id prefix) with half blocks")
     .option("--duration <seconds>", "leave after this many seconds", parseSeconds)
     .option("--headless", "no terminal UI: events on stdout (the default when stdout is not a terminal)")
     .option("--play [device]", "play what you receive through ffmpeg (default output device, or the one named)")
@@ -63,10 +65,11 @@ export async function runJoin(invite: string, opts: JoinCliOptions, out: Output,
   const log = makeLogger(debug);
   const source = parseAudioSource(opts.audio, { loop: Boolean(opts.loop) });
   const video = parseVideoSource(opts.video ?? "none", { loop: Boolean(opts.loop) });
-  const needsFfmpeg = source.kind !== "none" || video.kind !== "none" || opts.play !== undefined;
+  const interactive = !opts.headless && !opts.json && process.stdout.isTTY === true;
+  const showVideo = interactive && opts.showVideo !== undefined;
+  const needsFfmpeg = source.kind !== "none" || video.kind !== "none" || opts.play !== undefined || showVideo;
   const ffmpeg = needsFfmpeg ? ffmpegPath(opts.ffmpeg) : undefined;
   const identity = await identityFor(opts.identity);
-  const interactive = !opts.headless && !opts.json && process.stdout.isTTY === true;
   const options: JoinOptions = {
     name: opts.name ?? "guest",
     identity,
@@ -86,6 +89,7 @@ export async function runJoin(invite: string, opts: JoinCliOptions, out: Output,
       ...(opts.duration !== undefined ? { duration: opts.duration } : {}),
       ascii: Boolean(opts.ascii),
       ...(opts.play !== undefined ? { play: opts.play } : {}),
+      ...(showVideo ? { showVideo: opts.showVideo } : {}),
       ...(video.kind !== "none"
         ? {
             video: {

@@ -13,6 +13,8 @@ export interface BindOptions extends CallStoreOptions {
   source?: string | null;
   /** Our display name (JoinOptions.name). */
   name?: string;
+  /** `--show-video [PEER]`: start with the video preview shown. */
+  preview?: { visible: boolean; peer?: string };
 }
 
 /** Read everything the view shows from the participant, now. */
@@ -34,7 +36,11 @@ export function sampleParticipant(participant: Participant, now = Date.now()): P
     });
     const level = participant.levelOf(peerId);
     const stats = participant.receiveStatsOf(peerId);
+    const video = participant.publishesVideo(peerId) ? participant.videoStatsOf(peerId) : undefined;
     peers[peerId] = {
+      video: participant.publishesVideo(peerId)
+        ? { fps: video?.fps ?? 0, width: video?.width ?? 0, height: video?.height ?? 0, keyframes: video?.keyframes ?? 0 }
+        : null,
       ...(level ? { levelDbfs: Number.isFinite(level.levelDbfs) ? level.levelDbfs : null, speaking: level.speaking } : {}),
       ...(stats
         ? { lossRate: stats.lossRate, jitterMs: stats.jitterMs, bitrateKbps: stats.bitrateKbps, packetsReceived: stats.packetsReceived }
@@ -74,6 +80,7 @@ export function bindParticipant(participant: Participant, options: BindOptions =
     // join() resolved before we could listen: the call started now, as far as the UI knows.
     joinedAt: participant.peerId ? now : null,
     source: options.source ?? null,
+    ...(options.preview ? { preview: options.preview } : {}),
   });
   const store = new CallStore(view, options);
   const onEvent = (event: ParticipantEvents["event"][0]): void => {
