@@ -82,13 +82,25 @@ function decoders(): number[] {
   });
 }
 
-/** Lines of at least 20 half blocks, and how many different 24-bit colours they use. */
-function drawn(): { lines: number; colours: number } {
+/**
+ * The picture as tmux holds it: lines below the pane's title with at least 10 colour codes, the half
+ * blocks on them, and how many different colours they use (the UI draws with the 256-colour palette;
+ * tmux may report a colour as 38;5;N or as 38;2;R;G;B).
+ */
+function drawn(): { lines: number; blocks: number; colours: number } {
   const raw = capture(true).split("\n");
-  const lines = raw.filter((l) => (stripAnsi(l).match(/▀/g)?.length ?? 0) >= 20);
-  const colours = new Set(lines.join("").match(/38;2;\d+;\d+;\d+/g) ?? []);
-  return { lines: lines.length, colours: colours.size };
+  const title = raw.findIndex((l) => stripAnsi(l).startsWith("Video "));
+  if (title < 0) return { lines: 0, blocks: 0, colours: 0 };
+  const codes = (l: string): string[] => l.match(/[34]8;(5;\d+|2;\d+;\d+;\d+)/g) ?? [];
+  const lines = raw.slice(title + 1).filter((l) => codes(l).length >= 10);
+  const blocks = lines.reduce((n, l) => n + (stripAnsi(l).match(/▀/g)?.length ?? 0), 0);
+  return { lines: lines.length, blocks, colours: new Set(lines.flatMap(codes)).size };
 }
+
+const picture = (): boolean => {
+  const d = drawn();
+  return d.lines >= 10 && d.blocks >= 100 && d.colours >= 8;
+};
 
 before(async () => {
   if (skip) return;
@@ -105,7 +117,7 @@ before(async () => {
   }
   const exitFile = join(dir, "exit");
   const command =
-    `cd ${shellQuote(root)} && env -u CI -u CONTINUOUS_INTEGRATION XDG_CONFIG_HOME=${shellQuote(join(dir, "config"))} LANG=C.UTF-8 LC_ALL= COLORTERM=truecolor ` +
+    `cd ${shellQuote(root)} && env -u CI -u CONTINUOUS_INTEGRATION XDG_CONFIG_HOME=${shellQuote(join(dir, "config"))} LANG=C.UTF-8 LC_ALL= ` +
     `node ${shellQuote(cli)} join ${shellQuote(invite)} --name viewer --audio none --show-video 2>${shellQuote(join(dir, "stderr"))}; ` +
     `echo EXIT:$? > ${shellQuote(exitFile)}; sleep 60`;
   tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", command);
@@ -127,7 +139,7 @@ test("join --show-video draws one member's real video with half blocks, one deco
   // cam2 speaks: its video is shown. testsrc has many colours.
   await waitFor(() => /^Video cam2 · 320x240 \d+fps kf\d+ · following the speaker/m.test(capture()), "the pane for cam2, the speaker", 20_000, describe);
   const started = Date.now();
-  await waitFor(() => drawn().lines >= 10 && drawn().colours >= 8, "coloured half blocks from cam2's video", 10_000, describe);
+  await waitFor(() => picture(), "coloured half blocks from cam2's video", 10_000, describe);
   const firstPictureMs = Date.now() - started;
   // The participant list shows both senders' video stats.
   await waitFor(
@@ -143,7 +155,7 @@ test("join --show-video draws one member's real video with half blocks, one deco
   // n: cam1 (the first sender) pinned although cam2 speaks; a new decoder replaces the old one.
   tmux("send-keys", "-t", session, "n");
   await waitFor(() => /^Video cam1 .*· pinned/m.test(capture()), "cam1 pinned", 5000, describe);
-  await waitFor(() => drawn().lines >= 10 && drawn().colours >= 8, "half blocks from cam1's video", 10_000, describe);
+  await waitFor(() => picture(), "half blocks from cam1's video", 10_000, describe);
   await waitFor(() => decoders().length === 1 && decoders()[0] !== first[0], "one new decoder for cam1", 5000, describe);
 
   // p hides the pane and stops the decoder.

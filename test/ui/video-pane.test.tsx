@@ -11,13 +11,13 @@ import { stripAnsi, waitFor } from "./helpers.js";
 
 afterEach(() => cleanup());
 
-/** Left half red, right half blue; the bottom two pixel rows white. */
+/** Even pixel rows: left half red, right half blue; odd rows green; the bottom two pixel rows white. */
 function picture(peerId: string, width: number, height: number): PreviewPicture {
   const rgb = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = (y * width + x) * 3;
-      const c = y >= height - 2 ? [255, 255, 255] : x < width / 2 ? [255, 0, 0] : [0, 0, 255];
+      const c = y >= height - 2 ? [255, 255, 255] : y % 2 === 1 ? [0, 255, 0] : x < width / 2 ? [255, 0, 0] : [0, 0, 255];
       rgb.set(c, i);
     }
   }
@@ -49,13 +49,19 @@ function actionsLog(): { actions: UiActions; log: string[] } {
 }
 
 test("pictureLines: half blocks with the pixels' colours, centred, cropped to the room given", () => {
-  const lines = pictureLines(picture("x", 8, 6), 12, 10, false);
+  const lines = pictureLines(picture("x", 8, 6), 12, 10, false, "truecolor");
   assert.equal(lines.length, 3);
-  for (const l of lines) assert.equal(stripAnsi(l), "  ▀▀▀▀▀▀▀▀");
-  assert.match(lines[0]!, /\x1b\[38;2;255;0;0m\x1b\[48;2;255;0;0m▀▀▀▀\x1b\[38;2;0;0;255m\x1b\[48;2;0;0;255m▀▀▀▀/);
-  assert.match(lines[2]!, /\x1b\[38;2;255;255;255m\x1b\[48;2;255;255;255m▀{8}/);
+  for (const l of lines.slice(0, 2)) assert.equal(stripAnsi(l), "  ▀▀▀▀▀▀▀▀");
+  assert.match(lines[0]!, /\x1b\[38;2;255;0;0m\x1b\[48;2;0;255;0m▀▀▀▀\x1b\[38;2;0;0;255m▀▀▀▀/);
+  // two white pixels: a space on a white background
+  assert.equal(stripAnsi(lines[2]!), " ".repeat(10));
+  assert.match(lines[2]!, /^ {2}\x1b\[48;2;255;255;255m {8}\x1b\[0m$/);
+  // the 256-colour palette: red 196, blue 21, green 46, white 231
+  const palette = pictureLines(picture("x", 8, 6), 8, 10, false, "256");
+  assert.equal(palette[0], "\x1b[38;5;196m\x1b[48;5;46m▀▀▀▀\x1b[38;5;21m▀▀▀▀\x1b[0m");
+  assert.equal(palette[2], "\x1b[48;5;231m        \x1b[0m");
   // Smaller room than the picture: the middle, no wider than the room.
-  const cropped = pictureLines(picture("x", 8, 6), 4, 2, false);
+  const cropped = pictureLines(picture("x", 8, 6), 4, 2, false, "truecolor");
   assert.equal(cropped.length, 2);
   assert.equal(stripAnsi(cropped[0]!), "▀▀▀▀");
   assert.match(cropped[0]!, /255;0;0m.*0;0;255m/);
@@ -84,10 +90,12 @@ test("the pane shows whose video, its stats and the keys; the picture replaces t
   await waitFor(() => frame().includes("▀".repeat(40)), "half blocks", 2000, frame);
   const raw = r.lastFrame() ?? "";
   const blockLines = frame().split("\n").filter((l) => l.includes("▀"));
-  assert.equal(blockLines.length, 14, "28 pixel rows in 14 lines");
+  assert.equal(blockLines.length, 13, "28 pixel rows in 14 lines, the last one white on white");
   assert.ok(blockLines.every((l) => l.trim() === "▀".repeat(40) && displayWidth(l) <= 100));
-  assert.match(raw, /38;2;255;0;0m/, "red pixels in truecolor");
-  assert.match(raw, /38;2;0;0;255m/, "blue pixels in truecolor");
+  assert.match(raw, /38;5;196m/, "red pixels (256-colour palette by default)");
+  assert.match(raw, /38;5;21m/, "blue pixels");
+  assert.match(raw, /48;5;46m/, "green pixels below them");
+  assert.match(raw, /48;5;231m {40}/, "the white bottom row");
   assert.doesNotMatch(frame(), /waiting for a key frame/);
   assert.ok(frame().split("\n").length <= 29, "the frame stays shorter than the terminal");
 

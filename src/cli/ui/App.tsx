@@ -16,7 +16,7 @@ import { MicMeter } from "./MicMeter.js";
 import { VerificationView } from "./VerificationView.js";
 import { DevicePicker, type DeviceLists, type DevicePickerState } from "./DevicePicker.js";
 import { HelpView } from "./HelpView.js";
-import { VideoPane } from "./VideoPane.js";
+import { VideoPane, type PreviewColors } from "./VideoPane.js";
 import { Line, span, type Span } from "./Line.js";
 
 export interface UiActions {
@@ -56,6 +56,11 @@ export interface CallAppProps {
   width?: number;
   height?: number;
   initialMode?: Mode;
+  /**
+   * Colour codes of the video preview. Default: the 256-colour palette, which every xterm-like
+   * terminal has and which costs Ink about half the time per frame of 24-bit colour.
+   */
+  previewColors?: PreviewColors;
 }
 
 const NOTICE_MS = 4000;
@@ -135,7 +140,7 @@ function keyOf(ch: string): [string, Key] {
   }
 }
 
-export function CallApp({ view, actions, ascii, width: widthProp, height: heightProp, initialMode = "main" }: CallAppProps): ReactElement {
+export function CallApp({ view, actions, ascii, width: widthProp, height: heightProp, initialMode = "main", previewColors = "256" }: CallAppProps): ReactElement {
   const size = useWindowSize();
   const width = widthProp ?? size.columns;
   const height = heightProp ?? size.rows;
@@ -371,7 +376,7 @@ export function CallApp({ view, actions, ascii, width: widthProp, height: height
       body = (
         <Box flexDirection="column">
           <ParticipantList peers={view.peers} width={w} rows={layout.peerRows} glyphs={g} />
-          {layout.previewRows > 0 ? <VideoPane preview={view.preview} peers={view.peers} width={w} rows={layout.previewRows} glyphs={g} /> : null}
+          {layout.previewRows > 0 ? <VideoPane preview={view.preview} colors={previewColors} peers={view.peers} width={w} rows={layout.previewRows} glyphs={g} /> : null}
           {layout.showChat ? <ChatPane chat={view.chat} width={w} rows={layout.chatRows} glyphs={g} /> : null}
           {mode === "chat" ? <ChatInput text={draft} width={w} glyphs={g} /> : null}
         </Box>

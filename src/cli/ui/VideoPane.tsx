@@ -1,19 +1,24 @@
 /**
  * The video preview pane (`join --show-video`, keys p and n): a title line with whose video it is and
  * how it arrives, then the latest decoded picture drawn with half blocks (media/video/preview.ts
- * renderHalfBlocks: '▀' with 24-bit colours, or a luminance ramp of ASCII characters in --ascii mode),
+ * renderHalfBlocks: '▀' with 24-bit or 256-palette colours, or a luminance ramp of ASCII characters in
+ * --ascii mode),
  * centred and cut to the rows the layout gives it. Before the first picture: one status line.
  */
 import { Box, Text } from "ink";
 import { useMemo, type ReactElement } from "react";
-import { renderHalfBlocks } from "../../media/video/preview.js";
+import { renderHalfBlocks, type RenderHalfBlocksOptions } from "../../media/video/preview.js";
 import type { PeerView, PreviewPicture, PreviewView } from "./state.js";
 import type { Glyphs } from "./glyphs.js";
 import { Line, span, type Span } from "./Line.js";
 import { videoText } from "./ParticipantList.js";
 
+export type PreviewColors = NonNullable<RenderHalfBlocksOptions["colors"]>;
+
 export interface VideoPaneProps {
   preview: PreviewView;
+  /** Colour codes for the picture (ignored in ASCII mode). */
+  colors: PreviewColors;
   peers: PeerView[];
   width: number;
   /** Lines below the title. */
@@ -22,7 +27,7 @@ export interface VideoPaneProps {
 }
 
 /** The picture as terminal lines, at most `cols` × `rows` cells, centred in `cols`. */
-export function pictureLines(picture: PreviewPicture, cols: number, rows: number, ascii: boolean): string[] {
+export function pictureLines(picture: PreviewPicture, cols: number, rows: number, ascii: boolean, colors: PreviewColors = "truecolor"): string[] {
   const width = Math.min(picture.width, Math.max(0, cols));
   const height = Math.min(picture.height, Math.max(0, rows) * 2);
   if (width === 0 || height === 0) return [];
@@ -39,7 +44,7 @@ export function pictureLines(picture: PreviewPicture, cols: number, rows: number
     rgb = out;
   }
   const pad = " ".repeat(Math.floor((cols - width) / 2));
-  return renderHalfBlocks(rgb, width, height, { ascii }).map((l) => pad + l);
+  return renderHalfBlocks(rgb, width, height, { ascii, colors }).map((l) => pad + l);
 }
 
 export function previewTitleSpans(preview: PreviewView, peers: PeerView[], g: Glyphs): Span[] {
@@ -65,9 +70,9 @@ export function previewStatus(preview: PreviewView, peers: PeerView[]): string {
   return "nobody sends video";
 }
 
-export function VideoPane({ preview, peers, width, rows, glyphs }: VideoPaneProps): ReactElement {
+export function VideoPane({ preview, colors, peers, width, rows, glyphs }: VideoPaneProps): ReactElement {
   const picture = preview.picture;
-  const lines = useMemo(() => (picture ? pictureLines(picture, width, rows, glyphs.ascii) : []), [picture, width, rows, glyphs.ascii]);
+  const lines = useMemo(() => (picture ? pictureLines(picture, width, rows, glyphs.ascii, colors) : []), [picture, width, rows, glyphs.ascii, colors]);
   return (
     <Box flexDirection="column">
       <Line spans={previewTitleSpans(preview, peers, glyphs)} width={width} ascii={glyphs.ascii} />

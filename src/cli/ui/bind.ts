@@ -63,6 +63,8 @@ export function sampleParticipant(participant: Participant, now = Date.now()): P
 
 export interface Binding {
   store: CallStore;
+  /** Poll and publish `hz` times a second from now on (at most 10). */
+  setRate(hz: number): void;
   /** Stop listening and polling (the store keeps its last view). */
   dispose(): void;
 }
@@ -88,7 +90,8 @@ export function bindParticipant(participant: Participant, options: BindOptions =
     store.dispatch({ type: "event", event, at: Number.isFinite(at) ? at : Date.now() });
   };
   participant.on("event", onEvent);
-  const rate = Math.min(10, Math.max(1, options.rateHz ?? 10));
+  const clampRate = (hz: number): number => Math.min(10, Math.max(1, hz));
+  let rate = clampRate(options.rateHz ?? 10);
   const tick = (): void => {
     try {
       store.dispatch({ type: "poll", sample: sampleParticipant(participant) });
@@ -98,10 +101,21 @@ export function bindParticipant(participant: Participant, options: BindOptions =
     store.flush();
   };
   tick();
-  const timer = setInterval(tick, 1000 / rate);
+  let timer = setInterval(tick, 1000 / rate);
+  if (options.maxRateHz === undefined) store.setMaxRate(rate);
+  let disposed = false;
   return {
     store,
+    setRate(hz) {
+      const next = clampRate(hz);
+      if (disposed || next === rate) return;
+      rate = next;
+      clearInterval(timer);
+      timer = setInterval(tick, 1000 / rate);
+      store.setMaxRate(rate);
+    },
     dispose() {
+      disposed = true;
       clearInterval(timer);
       participant.off("event", onEvent);
     },

@@ -678,7 +678,7 @@ export class CallStore {
   private current: CallView;
   private published: CallView;
   private readonly listeners = new Set<() => void>();
-  private readonly minIntervalMs: number;
+  private minIntervalMs: number;
   private lastPublish = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly trust: TrustLookup | undefined;
@@ -734,6 +734,11 @@ export class CallStore {
         // a throwing listener must not stop the others
       }
     }
+  }
+
+  /** Publish at most `hz` views a second from now on (the video preview lowers it: each frame costs more to draw). */
+  setMaxRate(hz: number): void {
+    if (hz > 0) this.minIntervalMs = 1000 / hz;
   }
 
   /** The user marked a member verified (or not): remember it and show it. */
