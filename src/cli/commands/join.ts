@@ -27,6 +27,7 @@ export interface JoinCliOptions {
   fps?: number;
   videoBitrate?: number;
   videoCodec?: "vp8" | "h264";
+  showVideo?: string | boolean;
 }
 
 export function registerJoin(program: Command, ctx: CliContext): void {
@@ -42,6 +43,7 @@ export function registerJoin(program: Command, ctx: CliContext): void {
     .option("--fps <n>", "video frames per second", parsePositiveInt("--fps", 60), 15)
     .option("--video-bitrate <kbps>", "video bitrate in kbit/s", parsePositiveInt("--video-bitrate", 20000), 500)
     .addOption(new Option("--video-codec <codec>", "video codec: vp8 or h264 (every member must be able to receive it)").choices(["vp8", "h264"]).default("vp8"))
+    .option("--show-video [peer]", "terminal UI: draw the speaker's video (or PEER's: a name or id prefix) with half blocks")
     .option("--duration <seconds>", "leave after this many seconds", parseSeconds)
     .option("--headless", "no terminal UI: events on stdout (the default when stdout is not a terminal)")
     .option("--play [device]", "play what you receive through ffmpeg (default output device, or the one named)")
@@ -65,10 +67,11 @@ export async function runJoin(invite: string, opts: JoinCliOptions, out: Output,
   const log = makeLogger(debug);
   const source = parseAudioSource(opts.audio, { loop: Boolean(opts.loop) });
   const video = parseVideoSource(opts.video ?? "none", { loop: Boolean(opts.loop) });
-  const needsFfmpeg = source.kind !== "none" || video.kind !== "none" || opts.play !== undefined;
+  const interactive = !opts.headless && !opts.json && process.stdout.isTTY === true;
+  const showVideo = interactive && opts.showVideo !== undefined;
+  const needsFfmpeg = source.kind !== "none" || video.kind !== "none" || opts.play !== undefined || showVideo;
   const ffmpeg = needsFfmpeg ? ffmpegPath(opts.ffmpeg) : undefined;
   const identity = await identityFor(opts.identity);
-  const interactive = !opts.headless && !opts.json && process.stdout.isTTY === true;
   const options: JoinOptions = {
     name: opts.name ?? "guest",
     identity,
@@ -88,6 +91,7 @@ export async function runJoin(invite: string, opts: JoinCliOptions, out: Output,
       ...(opts.duration !== undefined ? { duration: opts.duration } : {}),
       ascii: Boolean(opts.ascii),
       ...(opts.play !== undefined ? { play: opts.play } : {}),
+      ...(showVideo ? { showVideo: opts.showVideo } : {}),
       ...(video.kind !== "none"
         ? {
             video: {

@@ -1,6 +1,6 @@
 /**
- * The call screen: header, sticky warnings, then participants and chat (or one overlay: verify,
- * devices, help), and your mic line with the keys. It renders a CallView and calls UiActions; it
+ * The call screen: header, sticky warnings, then participants, the video preview (when shown) and
+ * chat (or one overlay: verify, devices, help), and your mic line with the keys. It renders a CallView and calls UiActions; it
  * never touches a Participant, so tests drive it with a hand-made view (CallApp) or a CallStore
  * (ConnectedCallApp).
  */
@@ -8,7 +8,7 @@ import { Box, useInput, usePaste, useWindowSize, type Key } from "ink";
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore, type ReactElement } from "react";
 import type { CallStore, CallView, WarningView } from "./state.js";
 import { glyphsFor, type Glyphs } from "./glyphs.js";
-import { screenLayout, FOOTER_LINES } from "./layout.js";
+import { previewArea, screenLayout, FOOTER_LINES } from "./layout.js";
 import { Header } from "./Header.js";
 import { ParticipantList } from "./ParticipantList.js";
 import { ChatInput, ChatPane, chatDisplayLines } from "./ChatPane.js";
@@ -16,6 +16,7 @@ import { MicMeter } from "./MicMeter.js";
 import { VerificationView } from "./VerificationView.js";
 import { DevicePicker, type DeviceLists, type DevicePickerState } from "./DevicePicker.js";
 import { HelpView } from "./HelpView.js";
+import { VideoPane, type PreviewColors } from "./VideoPane.js";
 import { Line, span, type Span } from "./Line.js";
 
 export interface UiActions {
@@ -29,6 +30,12 @@ export interface UiActions {
   selectOutput?(id: string): Promise<void>;
   /** Currently selected output id ("off" when nothing plays), null when output cannot be chosen. */
   currentOutput?(): string | null;
+  /** p: show or hide the video preview. */
+  togglePreview?(): void;
+  /** n: show the next video publisher (after the last one: follow the speaker again). */
+  nextPreview?(): void;
+  /** The largest picture the preview may draw, in cells; called again after a resize. */
+  setPreviewArea?(cols: number, rows: number): void;
 }
 
 export type Mode = "main" | "chat" | "verify" | "devices" | "help";
@@ -49,6 +56,11 @@ export interface CallAppProps {
   width?: number;
   height?: number;
   initialMode?: Mode;
+  /**
+   * Colour codes of the video preview. Default: the 256-colour palette, which every xterm-like
+   * terminal has and which costs Ink about half the time per frame of 24-bit colour.
+   */
+  previewColors?: PreviewColors;
 }
 
 const NOTICE_MS = 4000;
@@ -65,11 +77,13 @@ function hintSpans(mode: Mode, view: CallView, leaving: boolean, width: number):
   if (mode === "chat") return [span("typing a message", { dim: true }), span("  Enter send  Esc cancel", { dim: true })];
   const k = (key: string, what: string): Span[] => [span(key, { bold: true, color: "cyan" }), span(` ${what}  `, { dim: true })];
   const short = width < 72;
+  const video = view.preview.visible || view.peers.some((p) => p.video !== null);
   return [
     ...k("m", view.self.muted ? "unmute" : "mute"),
     ...k("c", "chat"),
     ...k("v", "verify"),
     ...k("d", short ? "dev" : "devices"),
+    ...(video ? k("p", "video") : []),
     ...k("?", "help"),
     ...k("q", "leave"),
   ];
@@ -126,7 +140,7 @@ function keyOf(ch: string): [string, Key] {
   }
 }
 
-export function CallApp({ view, actions, ascii, width: widthProp, height: heightProp, initialMode = "main" }: CallAppProps): ReactElement {
+export function CallApp({ view, actions, ascii, width: widthProp, height: heightProp, initialMode = "main", previewColors = "256" }: CallAppProps): ReactElement {
   const size = useWindowSize();
   const width = widthProp ?? size.columns;
   const height = heightProp ?? size.rows;
@@ -280,6 +294,8 @@ export function CallApp({ view, actions, ascii, width: widthProp, height: height
         else if (input === "v") setUi((x) => ({ ...x, selected: Math.min(x.selected, Math.max(0, current.peers.length - 1)), mode: "verify" }));
         else if (input === "d") openDevices();
         else if (input === "?") setMode("help");
+        else if (input === "p") actions.togglePreview?.();
+        else if (input === "n") actions.nextPreview?.();
         return;
     }
   };
@@ -303,6 +319,13 @@ export function CallApp({ view, actions, ascii, width: widthProp, height: height
     setUi((x) => ({ ...x, mode: "chat", draft: (x.mode === "chat" ? x.draft + typed : typed).slice(0, 4000) }));
   });
 
+  // The preview decodes at most this many cells (the terminal's size sets it, not what else is on screen,
+  // so new members or warnings never restart the decoder).
+  const area = previewArea(width, height);
+  useEffect(() => {
+    actions.setPreviewArea?.(area.cols, area.rows);
+  }, [actions, area.cols, area.rows]);
+
   const { mode, draft, selected, leaving, devices } = ui;
   const chatLines = chatDisplayLines(view.chat, Math.max(1, width), g);
   const layout = screenLayout({
@@ -312,6 +335,7 @@ export function CallApp({ view, actions, ascii, width: widthProp, height: height
     peers: view.peers.length,
     chatLines: chatLines.length,
     chatOpen: mode === "chat",
+    ...(view.preview.visible ? { preview: { rows: view.preview.picture ? Math.ceil(view.preview.picture.height / 2) : 0 } } : {}),
   });
   const w = layout.width;
   const warnings = layout.warningsOverflow ? view.warnings.slice(-(layout.warnings - 1)) : view.warnings.slice(-layout.warnings);
@@ -352,6 +376,7 @@ export function CallApp({ view, actions, ascii, width: widthProp, height: height
       body = (
         <Box flexDirection="column">
           <ParticipantList peers={view.peers} width={w} rows={layout.peerRows} glyphs={g} />
+          {layout.previewRows > 0 ? <VideoPane preview={view.preview} colors={previewColors} peers={view.peers} width={w} rows={layout.previewRows} glyphs={g} /> : null}
           {layout.showChat ? <ChatPane chat={view.chat} width={w} rows={layout.chatRows} glyphs={g} /> : null}
           {mode === "chat" ? <ChatInput text={draft} width={w} glyphs={g} /> : null}
         </Box>

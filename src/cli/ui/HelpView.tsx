@@ -13,6 +13,8 @@ export function helpLines(g: Glyphs): Span[][] {
     key("c or /", "chat: type, Enter sends, Esc cancels"),
     key("v", "verify members: compare safety numbers"),
     key("d", "devices: what you send, where audio plays"),
+    key("p", "video preview: show / hide (decodes one member's video)"),
+    key("n", "video of the next member; after the last, follow the speaker"),
     key("?", "this help"),
     key("q, Ctrl-C", "leave the call"),
     [span("Markers", { bold: true })],

@@ -1,6 +1,7 @@
 /**
  * The members of the call, one line each: speaking/muted marker, name, level meter, state,
- * fingerprint, link quality, and flags (verified, new identity key, recorder, declined recording).
+ * fingerprint, video (resolution, frame rate, key frames received), link quality, and flags
+ * (verified, new identity key, recorder, declined recording).
  * Columns are dropped on narrow terminals (see layout.ts participantColumns).
  */
 import { Box } from "ink";
@@ -35,6 +36,12 @@ function linkText(p: PeerView, cols: RowColumns): string {
   }
 }
 
+/** "320x240 15fps kf12": resolution of the latest key frame, frames per second, key frames received. */
+export function videoText(v: NonNullable<PeerView["video"]>): string {
+  const size = v.width > 0 ? `${v.width}x${v.height}` : "?x?";
+  return `${size} ${Math.round(v.fps)}fps kf${v.keyframes}`;
+}
+
 const QUALITY_COLORS: Record<string, string | undefined> = { good: "green", fair: "yellow", poor: "red" };
 
 function flagSpans(p: PeerView, g: Glyphs, width: number): Span[] {
@@ -59,6 +66,7 @@ export function participantRowSpans(p: PeerView, cols: RowColumns, g: Glyphs): S
   }
   if (cols.state > 0) spans.push(span(fit(state.text, cols.state, a), state.color ? { color: state.color } : {}));
   if (cols.fingerprint > 0) spans.push(span(fit(p.shortFingerprint, cols.fingerprint, a), { dim: true }));
+  if (cols.video > 0) spans.push(span(fit(p.video ? videoText(p.video) : "", cols.video, a), { color: "magenta" }));
   if (cols.linkWidth > 0) {
     const color = QUALITY_COLORS[p.link.quality];
     spans.push(span(fit(linkText(p, cols), cols.linkWidth, a), color ? { color } : { dim: true }));
@@ -76,6 +84,7 @@ export function participantTitleSpans(count: number, cols: RowColumns, g: Glyphs
   if (cols.meter > 0) spans.push(span(fit(" level", cols.meter, a), { dim: true }));
   if (cols.state > 0) spans.push(span(fit("", cols.state, a)));
   if (cols.fingerprint > 0) spans.push(span(fit("fingerprint", cols.fingerprint, a), { dim: true }));
+  if (cols.video > 0) spans.push(span(fit("video", cols.video, a), { dim: true }));
   if (cols.linkWidth > 0) spans.push(span(fit(cols.link === "short" ? "loss jitter" : cols.link === "full" ? "link loss jitter" : "link", cols.linkWidth, a), { dim: true }));
   return spans;
 }
@@ -89,7 +98,7 @@ export interface ParticipantListProps {
 }
 
 export function ParticipantList({ peers, width, rows, glyphs }: ParticipantListProps): ReactElement {
-  const cols = participantColumns(width);
+  const cols = participantColumns(width, peers.some((p) => p.video !== null));
   const shown = peers.length > rows ? peers.slice(0, Math.max(0, rows - 1)) : peers;
   const hidden = peers.length - shown.length;
   return (

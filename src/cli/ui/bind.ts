@@ -13,6 +13,8 @@ export interface BindOptions extends CallStoreOptions {
   source?: string | null;
   /** Our display name (JoinOptions.name). */
   name?: string;
+  /** `--show-video [PEER]`: start with the video preview shown. */
+  preview?: { visible: boolean; peer?: string };
 }
 
 /** Read everything the view shows from the participant, now. */
@@ -34,7 +36,11 @@ export function sampleParticipant(participant: Participant, now = Date.now()): P
     });
     const level = participant.levelOf(peerId);
     const stats = participant.receiveStatsOf(peerId);
+    const video = participant.publishesVideo(peerId) ? participant.videoStatsOf(peerId) : undefined;
     peers[peerId] = {
+      video: participant.publishesVideo(peerId)
+        ? { fps: video?.fps ?? 0, width: video?.width ?? 0, height: video?.height ?? 0, keyframes: video?.keyframes ?? 0 }
+        : null,
       ...(level ? { levelDbfs: Number.isFinite(level.levelDbfs) ? level.levelDbfs : null, speaking: level.speaking } : {}),
       ...(stats
         ? { lossRate: stats.lossRate, jitterMs: stats.jitterMs, bitrateKbps: stats.bitrateKbps, packetsReceived: stats.packetsReceived }
@@ -57,6 +63,8 @@ export function sampleParticipant(participant: Participant, now = Date.now()): P
 
 export interface Binding {
   store: CallStore;
+  /** Poll and publish `hz` times a second from now on (at most 10). */
+  setRate(hz: number): void;
   /** Stop listening and polling (the store keeps its last view). */
   dispose(): void;
 }
@@ -74,6 +82,7 @@ export function bindParticipant(participant: Participant, options: BindOptions =
     // join() resolved before we could listen: the call started now, as far as the UI knows.
     joinedAt: participant.peerId ? now : null,
     source: options.source ?? null,
+    ...(options.preview ? { preview: options.preview } : {}),
   });
   const store = new CallStore(view, options);
   const onEvent = (event: ParticipantEvents["event"][0]): void => {
@@ -81,7 +90,8 @@ export function bindParticipant(participant: Participant, options: BindOptions =
     store.dispatch({ type: "event", event, at: Number.isFinite(at) ? at : Date.now() });
   };
   participant.on("event", onEvent);
-  const rate = Math.min(10, Math.max(1, options.rateHz ?? 10));
+  const clampRate = (hz: number): number => Math.min(10, Math.max(1, hz));
+  let rate = clampRate(options.rateHz ?? 10);
   const tick = (): void => {
     try {
       store.dispatch({ type: "poll", sample: sampleParticipant(participant) });
@@ -91,10 +101,21 @@ export function bindParticipant(participant: Participant, options: BindOptions =
     store.flush();
   };
   tick();
-  const timer = setInterval(tick, 1000 / rate);
+  let timer = setInterval(tick, 1000 / rate);
+  if (options.maxRateHz === undefined) store.setMaxRate(rate);
+  let disposed = false;
   return {
     store,
+    setRate(hz) {
+      const next = clampRate(hz);
+      if (disposed || next === rate) return;
+      rate = next;
+      clearInterval(timer);
+      timer = setInterval(tick, 1000 / rate);
+      store.setMaxRate(rate);
+    },
     dispose() {
+      disposed = true;
       clearInterval(timer);
       participant.off("event", onEvent);
     },

@@ -4,7 +4,7 @@
  *
  *   header        2 lines   room, relay, time, round trip / E2EE suite, key generation, rotation
  *   warnings      0..n      sticky; "+k more" when they do not all fit
- *   body          rest      participants + chat, or one of the overlays (verify, devices, help)
+ *   body          rest      participants + video preview + chat, or one of the overlays (verify, devices, help)
  *   chat input    0..1
  *   footer        2 lines   your mic and mute state / keys or a notice
  *
@@ -28,6 +28,8 @@ export interface RowColumns {
   /** "speaking" / "muted" / "no audio", or 0. */
   state: number;
   fingerprint: number;
+  /** Video stats of publishers ("320x240 15fps kf12"), or 0. */
+  video: number;
   link: LinkColumn;
   linkWidth: number;
   /** Whatever is left: verified, recorder, declined, bot. */
@@ -35,12 +37,17 @@ export interface RowColumns {
 }
 
 const LINK_WIDTHS: Record<Exclude<LinkColumn, "none">, number> = { full: 21, short: 12, min: 5 };
+export const VIDEO_COLUMN_WIDTH = 21;
 
-/** Columns for a participant row at this width. Names get 10..24 columns; other columns are dropped in order of importance. */
-export function participantColumns(width: number): RowColumns {
+/**
+ * Columns for a participant row at this width. Names get 10..24 columns; other columns are dropped in
+ * order of importance. `video`: someone publishes video, so a video column is wanted (it comes before
+ * the fingerprint and the long link column).
+ */
+export function participantColumns(width: number, video = false): RowColumns {
   const w = Math.max(MIN_WIDTH, width);
-  const cols: RowColumns = { mark: 2, name: 0, meter: 0, state: 0, fingerprint: 0, link: "none", linkWidth: 0, flags: 0 };
-  const used = (): number => cols.mark + cols.meter + cols.state + cols.fingerprint + cols.linkWidth + cols.flags;
+  const cols: RowColumns = { mark: 2, name: 0, meter: 0, state: 0, fingerprint: 0, video: 0, link: "none", linkWidth: 0, flags: 0 };
+  const used = (): number => cols.mark + cols.meter + cols.state + cols.fingerprint + cols.video + cols.linkWidth + cols.flags;
   // Essential columns keep at least 10 columns for the name; the extras need 18.
   const tryAdd = (nameMin: number, apply: (c: RowColumns) => void): void => {
     const saved = { ...cols };
@@ -52,6 +59,7 @@ export function participantColumns(width: number): RowColumns {
   tryAdd(10, (c) => ((c.link = "min"), (c.linkWidth = LINK_WIDTHS.min)));
   tryAdd(10, (c) => (c.meter = 7));
   tryAdd(18, (c) => ((c.link = "short"), (c.linkWidth = LINK_WIDTHS.short)));
+  if (video) tryAdd(18, (c) => (c.video = VIDEO_COLUMN_WIDTH));
   tryAdd(18, (c) => (c.fingerprint = 12));
   tryAdd(18, (c) => ((c.link = "full"), (c.linkWidth = LINK_WIDTHS.full)));
   cols.name = Math.min(24, w - used());
@@ -71,6 +79,8 @@ export interface ScreenLayout {
   body: number;
   /** Within the body (main mode): participant rows (without the title line). */
   peerRows: number;
+  /** Within the body (main mode): video preview lines without its title line; 0 = no preview pane. */
+  previewRows: number;
   /** Within the body (main mode): whether the chat title line is shown. */
   showChat: boolean;
   /** Within the body (main mode): chat lines (without the title line). */
@@ -86,6 +96,15 @@ export interface ScreenInput {
   /** Wrapped chat lines available. */
   chatLines: number;
   chatOpen: boolean;
+  /** The video preview pane, when shown: picture rows it wants (0: only a status line). */
+  preview?: { rows: number };
+}
+
+/** Largest picture the preview decodes: at most 120 columns and 60 % of the body's height. */
+export function previewArea(width: number, height: number): { cols: number; rows: number } {
+  const lines = Math.max(MIN_HEIGHT, height) - 1;
+  const body = lines - HEADER_LINES - FOOTER_LINES;
+  return { cols: Math.min(120, Math.max(MIN_WIDTH, width)), rows: Math.max(1, Math.min(24, Math.floor(body * 0.6) - 1)) };
 }
 
 export function screenLayout(input: ScreenInput): ScreenLayout {
@@ -96,11 +115,21 @@ export function screenLayout(input: ScreenInput): ScreenLayout {
   const maxWarnings = lines >= 30 ? 5 : lines >= 20 ? 3 : 2;
   const warnings = Math.min(input.warnings, maxWarnings);
   const warningsOverflow = input.warnings > maxWarnings;
-  const body = Math.max(2, lines - HEADER_LINES - FOOTER_LINES - warnings - chatInput);
+  const fullBody = Math.max(2, lines - HEADER_LINES - FOOTER_LINES - warnings - chatInput);
   // Participants: title + one row each (at least one row: "waiting for others").
   const peersWanted = Math.max(1, input.peers);
   const chatWanted = input.chatLines > 0 || input.chatOpen ? input.chatLines : 0;
   let showChat = chatWanted > 0 || input.chatOpen;
+  // The preview pane (title + picture or status line) comes after up to three participants and
+  // before the chat's title and first line; what it does not use goes to participants and chat.
+  let previewLines = 0;
+  if (input.preview) {
+    const wanted = 1 + Math.max(1, input.preview.rows);
+    const keep = 1 + Math.min(peersWanted, 3) + (showChat ? 1 + Math.min(1, chatWanted) : 0);
+    previewLines = Math.min(wanted, Math.max(0, fullBody - keep));
+    if (previewLines < 2) previewLines = 0;
+  }
+  const body = fullBody - previewLines;
   // Participants come first; the chat keeps its title and one line as long as at least three
   // participants (or all, if fewer) stay visible.
   const chatMin = showChat ? 1 + Math.min(1, chatWanted) : 0;
@@ -113,7 +142,7 @@ export function screenLayout(input: ScreenInput): ScreenLayout {
   chatRows = Math.min(chatRows, chatWanted);
   if (chatRows === 0 && !input.chatOpen) showChat = false;
   if (!showChat) peerRows = Math.min(peersWanted, body - 1);
-  return { width, height, lines, warnings, warningsOverflow, body, peerRows, showChat, chatRows, chatInput };
+  return { width, height, lines, warnings, warningsOverflow, body: fullBody, peerRows, previewRows: Math.max(0, previewLines - 1), showChat, chatRows, chatInput };
 }
 
 /** Word-wrap one line of text to `width` columns (hard breaks inside words that do not fit). */

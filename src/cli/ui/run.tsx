@@ -4,7 +4,7 @@
  * cleanly (goodbye to the room, media stopped, Ink unmounted, terminal restored).
  *
  * This module owns the side effects the components ask for through UiActions: mute, chat, the
- * trust store, switching the input source and playing received audio.
+ * trust store, switching the input source, playing received audio and the video preview decoder.
  */
 import { render } from "ink";
 import { Participant, type JoinOptions } from "../../client/participant.js";
@@ -27,6 +27,7 @@ import { inputChoices, outputChoices, type DeviceLists } from "./DevicePicker.js
 import type { CallStore } from "./state.js";
 import type { VideoSourceSpec } from "../../media/index.js";
 import { localeSupportsUnicode } from "./text.js";
+import { PreviewDriver } from "./video-preview.js";
 
 export interface InteractiveUiOptions {
   /** Leave after this many seconds. */
@@ -37,7 +38,12 @@ export interface InteractiveUiOptions {
   video?: { spec: VideoSourceSpec; settings: { width: number; height: number; fps: number; bitrateKbps: number } };
   /** Start playing received audio: true for the default ALSA device, or `alsa:NAME` / `pulse[:NAME]` / a bare ALSA name. */
   play?: string | boolean;
+  /** `--show-video [PEER]`: start with the video preview shown; a string follows that member (name or id prefix). */
+  showVideo?: string | boolean;
 }
+
+/** UI redraws a second while the video preview is shown. */
+const PREVIEW_UI_RATE_HZ = 5;
 
 type StopReason = "user" | "signal" | "duration" | "closed";
 
@@ -98,6 +104,9 @@ export async function runInteractive(invite: string, options: JoinOptions, sourc
     name: options.name ?? "guest",
     source: source.kind === "none" ? null : describeAudioSource(source),
     onTrustError: (err) => store?.dispatch({ type: "notice", text: `cannot save to the trust store: ${err.message}`, at: Date.now() }),
+    ...(ui.showVideo !== undefined && ui.showVideo !== false
+      ? { preview: { visible: true, ...(typeof ui.showVideo === "string" && ui.showVideo ? { peer: ui.showVideo } : {}) } }
+      : {}),
   });
   store = binding.store;
   bound = true;
@@ -131,6 +140,12 @@ export async function runInteractive(invite: string, options: JoinOptions, sourc
           : /^(alsa|pulse):/.test(ui.play)
             ? ui.play
             : `alsa:${ui.play}`;
+  const preview = new PreviewDriver(participant, callStore, { ffmpeg, ...(logger ? { logger: logger.child("preview") } : {}) });
+  // Drawing a picture costs Ink more than the rest of the screen: while the preview is shown the UI
+  // polls and redraws 5 times a second instead of 10 (pictures come 4 times a second).
+  const followPreviewRate = (): void => binding.setRate(callStore.latest.preview.visible ? PREVIEW_UI_RATE_HZ : 10);
+  followPreviewRate();
+  const unsubscribeRate = callStore.subscribe(followPreviewRate);
   const players = new Map<string, AudioPlayer>();
   const closePlayers = async (): Promise<void> => {
     const all = [...players.values()];
@@ -257,6 +272,17 @@ export async function runInteractive(invite: string, options: JoinOptions, sourc
     currentOutput() {
       return output;
     },
+    togglePreview() {
+      callStore.dispatch({ type: "preview-toggle" });
+      callStore.flush();
+    },
+    nextPreview() {
+      callStore.dispatch({ type: "preview-next" });
+      callStore.flush();
+    },
+    setPreviewArea(cols, rows) {
+      preview.setArea(cols, rows);
+    },
   };
 
   // A terminal that reflows its lines when it gets narrower (tmux, VTE, iTerm2) turns the previous
@@ -290,6 +316,8 @@ export async function runInteractive(invite: string, options: JoinOptions, sourc
   callStore.dispatch({ type: "notice", text: "leaving the call", at: Date.now() });
   callStore.flush();
   try {
+    unsubscribeRate();
+    await preview.close();
     await participant.close(why === "duration" ? "duration" : why === "closed" ? "relay-closed" : "left");
     await closePlayers();
     await ownedSource?.close().catch(() => {});

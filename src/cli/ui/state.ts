@@ -53,6 +53,45 @@ export interface PeerView {
   /** Their name was seen before with a different identity key. */
   identityChanged: boolean;
   joinedAt: number;
+  /** Their video as received, null when they publish none. */
+  video: VideoStatsView | null;
+}
+
+/** A member's video stream as we receive it (Participant.videoStatsOf, or `stats` events). */
+export interface VideoStatsView {
+  fps: number;
+  /** From the latest key frame; 0 before the first one. */
+  width: number;
+  height: number;
+  keyframes: number;
+}
+
+/** One decoded preview picture: rgb24, `width` × `height` pixels (VideoPreview 'frame'). */
+export interface PreviewPicture {
+  peerId: string;
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  at: number;
+}
+
+/**
+ * The terminal video preview (`join --show-video [PEER]`, keys p and n). Which member is shown is
+ * decided here, from the view; the driver (video-preview.ts) decodes that member's video only, and
+ * only while `visible`.
+ */
+export interface PreviewView {
+  visible: boolean;
+  /** The member chosen with --show-video PEER or n; null: follow the active speaker. */
+  pinned: string | null;
+  /** --show-video PEER while no member matches it yet. */
+  query: string | null;
+  /** Whose video is shown: null when nobody (or not the pinned member) publishes video. */
+  shown: string | null;
+  /** When `shown` last changed (following the speaker holds a choice for SPEAKER_HOLD_MS). */
+  shownSince: number;
+  /** The latest picture of `shown`; null until its first key frame was decoded. */
+  picture: PreviewPicture | null;
 }
 
 export type WarningKind = "intruder" | "identity-changed" | "error" | "decrypt";
@@ -117,6 +156,7 @@ export interface CallView {
   leftReason: string | null;
   /** A transient line (device switched, verification saved, …). */
   notice: { text: string; at: number } | null;
+  preview: PreviewView;
 }
 
 export interface MemberSnapshot {
@@ -138,6 +178,8 @@ export interface PeerSample {
   jitterMs?: number;
   bitrateKbps?: number;
   packetsReceived?: number;
+  /** Their video stats; null when they publish no video. */
+  video?: VideoStatsView | null;
 }
 
 /** What the UI reads from the participant on each tick. Absent fields are left as they are. */
@@ -162,7 +204,12 @@ export type CallAction =
   | { type: "chat-sent"; text: string; at: number }
   | { type: "notice"; text: string; at: number }
   | { type: "source"; source: string | null }
-  | { type: "warning"; id: string; kind: WarningKind; text: string; at: number };
+  | { type: "warning"; id: string; kind: WarningKind; text: string; at: number }
+  /** p: show or hide the video preview. */
+  | { type: "preview-toggle" }
+  /** n: follow the speaker → first video publisher → … → last → follow the speaker again. */
+  | { type: "preview-next" }
+  | { type: "preview-picture"; picture: PreviewPicture };
 
 export interface InitialViewOptions {
   room: string;
@@ -174,6 +221,8 @@ export interface InitialViewOptions {
   now?: number;
   joinedAt?: number | null;
   source?: string | null;
+  /** `--show-video [PEER]`: start with the preview shown, following PEER (a name or id prefix) or the speaker. */
+  preview?: { visible: boolean; peer?: string };
 }
 
 export const MAX_CHAT_LINES = 200;
@@ -216,6 +265,14 @@ export function initialView(options: InitialViewOptions): CallView {
     chat: [],
     leftReason: null,
     notice: null,
+    preview: {
+      visible: options.preview?.visible ?? false,
+      pinned: null,
+      query: options.preview?.peer ? options.preview.peer : null,
+      shown: null,
+      shownSince: now,
+      picture: null,
+    },
   };
 }
 
@@ -257,6 +314,7 @@ function newPeer(
     verified: false,
     identityChanged: false,
     joinedAt: at,
+    video: null,
   };
 }
 
@@ -398,6 +456,7 @@ export function reduceEvent(view: CallView, event: ConclaveEvent, at: number): C
             speaking: q.muted ? false : s.speaking,
             heard: q.heard || s.packetsReceived > 0,
             link: { ...link, quality: rateLink(link.lossPct, link.jitterMs, link.rttMs) },
+            video: s.video ? { fps: s.video.fps, width: s.video.width, height: s.video.height, keyframes: s.video.keyframes } : q.video,
           };
         });
       }
@@ -438,7 +497,9 @@ export function reducePoll(view: CallView, sample: PollSample): CallView {
     const quality = rateLink(lossPct, jitterMs, rttMs);
     const levelDbfs = s?.levelDbfs !== undefined ? s.levelDbfs : p.levelDbfs;
     const speaking = p.muted ? false : (s?.speaking ?? p.speaking);
+    const video = s?.video === undefined ? p.video : sameVideo(p.video, s.video) ? p.video : s.video && { ...s.video, fps: Math.round(s.video.fps * 10) / 10 };
     const same =
+      video === p.video &&
       isHeard === p.heard &&
       lossPct === p.link.lossPct &&
       jitterMs === p.link.jitterMs &&
@@ -447,7 +508,7 @@ export function reducePoll(view: CallView, sample: PollSample): CallView {
       quality === p.link.quality &&
       levelDbfs === p.levelDbfs &&
       speaking === p.speaking;
-    return same ? p : { ...p, heard: isHeard, speaking, levelDbfs, link: { lossPct, jitterMs, bitrateKbps, rttMs, quality } };
+    return same ? p : { ...p, heard: isHeard, speaking, levelDbfs, video, link: { lossPct, jitterMs, bitrateKbps, rttMs, quality } };
   });
   const mic = sample.mic === undefined ? undefined : sample.mic;
   const self = {
@@ -472,8 +533,93 @@ export function reducePoll(view: CallView, sample: PollSample): CallView {
   };
 }
 
-export function reduce(view: CallView, action: CallAction): CallView {
+function sameVideo(a: VideoStatsView | null, b: VideoStatsView | null): boolean {
+  if (a === null || b === null) return a === b;
+  return Math.round(a.fps * 10) === Math.round(b.fps * 10) && a.width === b.width && a.height === b.height && a.keyframes === b.keyframes;
+}
+
+/** Following the speaker keeps a choice this long before switching to another speaker (each switch waits for a key frame). */
+export const SPEAKER_HOLD_MS = 2000;
+
+/** The member `query` names: exact name, then name prefix (both ignoring case), then peer id prefix. */
+export function matchPeer(peers: readonly PeerView[], query: string): PeerView | undefined {
+  const q = query.toLowerCase();
+  return (
+    peers.find((p) => p.name.toLowerCase() === q) ??
+    peers.find((p) => p.name.toLowerCase().startsWith(q)) ??
+    peers.find((p) => p.peerId.startsWith(query))
+  );
+}
+
+/** Members who publish video, in the order of the participant list. */
+export function videoPublishers(view: CallView): PeerView[] {
+  return view.peers.filter((p) => p.video !== null);
+}
+
+/**
+ * Whom the preview shows. Pinned (by --show-video PEER or n): that member while they publish video.
+ * Otherwise the active speaker among video publishers; when nobody speaks, the one shown last; with
+ * nobody shown yet, the first publisher. A speaker change waits until the current choice has been
+ * shown for SPEAKER_HOLD_MS, unless the current one stopped publishing.
+ */
+function settlePreview(view: CallView): CallView {
+  const prev = view.preview;
+  let { pinned, query } = prev;
+  if (query !== null) {
+    const match = matchPeer(view.peers, query);
+    if (match) {
+      pinned = match.peerId;
+      query = null;
+    }
+  }
+  if (pinned !== null && !view.peers.some((p) => p.peerId === pinned)) pinned = null;
+  let shown: string | null;
+  if (pinned !== null) {
+    shown = view.peers.find((p) => p.peerId === pinned)?.video ? pinned : null;
+  } else if (query !== null) {
+    shown = null;
+  } else {
+    const candidates = videoPublishers(view);
+    const current = candidates.find((p) => p.peerId === prev.shown);
+    const speaker = candidates.find((p) => p.speaking);
+    if (!current) shown = (speaker ?? candidates[0])?.peerId ?? null;
+    else if (speaker && !current.speaking && view.now - prev.shownSince >= SPEAKER_HOLD_MS) shown = speaker.peerId;
+    else shown = current.peerId;
+  }
+  const changed = shown !== prev.shown;
+  const picture = changed || !prev.visible ? null : prev.picture;
+  if (!changed && pinned === prev.pinned && query === prev.query && picture === prev.picture) return view;
+  return { ...view, preview: { ...prev, pinned, query, shown, picture, shownSince: changed ? view.now : prev.shownSince } };
+}
+
+function reducePreview(view: CallView, action: Extract<CallAction, { type: `preview-${string}` }>): CallView {
+  const p = view.preview;
   switch (action.type) {
+    case "preview-toggle":
+      return { ...view, preview: { ...p, visible: !p.visible, picture: null } };
+    case "preview-next": {
+      const list = videoPublishers(view);
+      const at = p.pinned === null ? -1 : list.findIndex((x) => x.peerId === p.pinned);
+      const next = at + 1 < list.length ? list[at + 1]!.peerId : null;
+      return { ...view, preview: { ...p, visible: true, pinned: next, query: null } };
+    }
+    case "preview-picture":
+      if (!p.visible || action.picture.peerId !== p.shown) return view;
+      return { ...view, preview: { ...p, picture: action.picture } };
+  }
+}
+
+export function reduce(view: CallView, action: CallAction): CallView {
+  const next = reduceAction(view, action);
+  return next === view || action.type === "preview-picture" ? next : settlePreview(next);
+}
+
+function reduceAction(view: CallView, action: CallAction): CallView {
+  switch (action.type) {
+    case "preview-toggle":
+    case "preview-next":
+    case "preview-picture":
+      return reducePreview(view, action);
     case "event":
       return reduceEvent(view, action.event, action.at);
     case "poll":
@@ -532,7 +678,7 @@ export class CallStore {
   private current: CallView;
   private published: CallView;
   private readonly listeners = new Set<() => void>();
-  private readonly minIntervalMs: number;
+  private minIntervalMs: number;
   private lastPublish = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly trust: TrustLookup | undefined;
@@ -588,6 +734,11 @@ export class CallStore {
         // a throwing listener must not stop the others
       }
     }
+  }
+
+  /** Publish at most `hz` views a second from now on (the video preview lowers it: each frame costs more to draw). */
+  setMaxRate(hz: number): void {
+    if (hz > 0) this.minIntervalMs = 1000 / hz;
   }
 
   /** The user marked a member verified (or not): remember it and show it. */

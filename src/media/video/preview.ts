@@ -228,8 +228,14 @@ export class VideoPreview extends TypedEmitter<VideoPreviewEvents> {
 }
 
 export interface RenderHalfBlocksOptions {
-  /** Plain ASCII with a luminance ramp, no colour codes (for terminals without truecolor). */
+  /** Plain ASCII with a luminance ramp, no colour codes (for terminals without colour). */
   ascii?: boolean;
+  /**
+   * "truecolor" (default): ANSI 24-bit colours. "256": the xterm 256-colour palette (6×6×6 cube and
+   * grey ramp), for terminals without 24-bit colour; its codes are shorter and neighbouring cells
+   * share colours more often, so a picture costs about a third of the bytes.
+   */
+  colors?: "truecolor" | "256";
 }
 
 /** Darkest to brightest. */
@@ -237,13 +243,19 @@ const ASCII_RAMP = " .:-=+*#%@";
 const UPPER_HALF_BLOCK = "\u2580";
 
 /**
- * Renders an rgb24 picture as terminal lines: ceil(height / 2) lines of `width` cells. Truecolor
- * mode uses '▀' with ANSI 24-bit foreground (upper pixel) and background (lower pixel) colours and
- * ends each line with a reset; ascii mode maps the mean luminance of the two pixels to a ramp.
+ * Renders an rgb24 picture as terminal lines: ceil(height / 2) lines of `width` cells. Colour modes
+ * use '▀' with the upper pixel as foreground and the lower one as background colour (a cell whose two
+ * pixels have the same colour is a space on that background, one code fewer), emit a code only when
+ * a colour changes from the previous cell, and end each line with a reset; ascii mode maps the mean
+ * luminance of the two pixels to a ramp.
  */
 export function renderHalfBlocks(rgb: Uint8Array, width: number, height: number, opts: RenderHalfBlocksOptions = {}): string[] {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 0 || height < 0) throw new RangeError("width and height must be non-negative integers");
   if (rgb.length < width * height * 3) throw new RangeError(`rgb buffer holds ${rgb.length} bytes, ${width}x${height} needs ${width * height * 3}`);
+  const palette = opts.colors === "256";
+  // A colour as one number: 0xRRGGBB (truecolor) or the palette index; -1 = none set yet.
+  const colourAt = (i: number): number => (palette ? xterm256(rgb[i]!, rgb[i + 1]!, rgb[i + 2]!) : (rgb[i]! << 16) | (rgb[i + 1]! << 8) | rgb[i + 2]!);
+  const code = (layer: 38 | 48, c: number): string => (palette ? `\x1b[${layer};5;${c}m` : `\x1b[${layer};2;${c >> 16};${(c >> 8) & 255};${c & 255}m`);
   const lines: string[] = [];
   for (let y = 0; y < height; y += 2) {
     const hasLower = y + 1 < height;
@@ -258,14 +270,22 @@ export function renderHalfBlocks(rgb: Uint8Array, width: number, height: number,
         line += ASCII_RAMP[Math.min(ASCII_RAMP.length - 1, Math.floor((lum / 256) * ASCII_RAMP.length))];
         continue;
       }
-      const top = (rgb[a]! << 16) | (rgb[a + 1]! << 8) | rgb[a + 2]!;
-      const bottom = hasLower ? (rgb[b]! << 16) | (rgb[b + 1]! << 8) | rgb[b + 2]! : 0;
+      const top = colourAt(a);
+      const bottom = hasLower ? colourAt(b) : 0;
+      if (top === bottom) {
+        if (bottom !== bg) {
+          line += code(48, bottom);
+          bg = bottom;
+        }
+        line += " ";
+        continue;
+      }
       if (top !== fg) {
-        line += `\x1b[38;2;${rgb[a]};${rgb[a + 1]};${rgb[a + 2]}m`;
+        line += code(38, top);
         fg = top;
       }
       if (bottom !== bg) {
-        line += hasLower ? `\x1b[48;2;${rgb[b]};${rgb[b + 1]};${rgb[b + 2]}m` : "\x1b[48;2;0;0;0m";
+        line += code(48, bottom);
         bg = bottom;
       }
       line += UPPER_HALF_BLOCK;
@@ -274,6 +294,26 @@ export function renderHalfBlocks(rgb: Uint8Array, width: number, height: number,
     lines.push(line);
   }
   return lines;
+}
+
+/** Levels of the xterm 6×6×6 colour cube (palette 16–231). */
+const CUBE = [0, 95, 135, 175, 215, 255];
+
+function cubeIndex(v: number): number {
+  return v < 48 ? 0 : v < 115 ? 1 : Math.min(5, Math.floor((v - 35) / 40));
+}
+
+/** The nearest xterm 256-colour palette entry: the cube (16–231) or the grey ramp (232–255: 8, 18, …, 238). */
+export function xterm256(r: number, g: number, b: number): number {
+  const ri = cubeIndex(r);
+  const gi = cubeIndex(g);
+  const bi = cubeIndex(b);
+  const cube = 16 + 36 * ri + 6 * gi + bi;
+  const mean = (r + g + b) / 3;
+  const greyIndex = mean > 238 ? 23 : Math.max(0, Math.round((mean - 8) / 10));
+  const grey = 8 + 10 * greyIndex;
+  const dist = (x: number, y: number, z: number): number => (r - x) ** 2 + (g - y) ** 2 + (b - z) ** 2;
+  return dist(grey, grey, grey) < dist(CUBE[ri]!, CUBE[gi]!, CUBE[bi]!) ? 232 + greyIndex : cube;
 }
 
 /** ITU-R BT.601 luma of the pixel at byte offset `i`, 0–255. */
