@@ -80,8 +80,8 @@ export class LeanDownlink implements Downlink {
     const limiter = this.limiter;
     if (!limiter) return 0;
     let sent = 0;
-    const n = Math.min(lost.length, RetransmitLimiter.MAX_PER_NACK);
-    for (let i = 0; i < n; i++) {
+    const n = Math.min(lost.length, RetransmitLimiter.MAX_NACK_ENTRIES);
+    for (let i = 0; i < n && sent < RetransmitLimiter.MAX_PER_NACK; i++) {
       const packet = cache.get(lost[i]! & 0xffff, nowMs);
       if (!packet || !limiter.allow(packet.seq, nowMs)) continue;
       if (!this.output.send(packet.marker, this.payloadType, packet.seq, packet.timestamp, this.ssrc, this.roc, packet.payload)) break;

@@ -75,7 +75,8 @@ export class RetransmitCache {
  *    packets, plus one burst of 64 (a lost keyframe);
  *  - one sequence number is resent at most MAX_PER_PACKET times, and not again within
  *    MIN_INTERVAL_MS (werift receivers repeat a NACK every 5 ms until the packet comes);
- *  - one NACK message is looked at for at most MAX_PER_NACK sequence numbers.
+ *  - one NACK message is read for at most MAX_NACK_ENTRIES sequence numbers (a cache's worth) and
+ *    resends at most MAX_PER_NACK of them.
  */
 export class RetransmitLimiter {
   static readonly SHARE = 0.25;
@@ -83,6 +84,7 @@ export class RetransmitLimiter {
   static readonly MAX_PER_PACKET = 3;
   static readonly MIN_INTERVAL_MS = 20;
   static readonly MAX_PER_NACK = 64;
+  static readonly MAX_NACK_ENTRIES = RetransmitCache.PACKETS;
   /** Slots remembering recent resends (by seq mod SLOTS). */
   private static readonly SLOTS = 256;
   private tokens = RetransmitLimiter.BURST;
