@@ -61,6 +61,8 @@ export interface EngineStats {
   retransmitsRefused: number;
   /** Keyframe requests (PLI, FIR) from subscribers, before the per-publisher rate limit. */
   keyframeRequests: number;
+  /** Late video uploads sent on under their own numbers (the publisher answered the relay's NACK). */
+  uploadRepaired: number;
   /** Payload bytes held in the video retransmission caches now. */
   retransmitCacheBytes: number;
   /** Event-loop utilisation of the engine's thread, 0..1, smoothed over the last few seconds. */

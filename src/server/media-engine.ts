@@ -54,6 +54,7 @@ export class MediaEngine {
   /** Upload accounting of peers that have left. */
   private goneLost = 0;
   private goneExpected = 0;
+  private goneRepaired = 0;
   private eluMark: EventLoopUtilization = performance.eventLoopUtilization();
   private load = 0;
   private readonly loadTimer: NodeJS.Timeout;
@@ -204,6 +205,7 @@ export class MediaEngine {
     this.peers.delete(peerId);
     this.goneLost += peer.uploadCounter.lost;
     this.goneExpected += peer.uploadCounter.expected;
+    this.goneRepaired += peer.videoSequence.filled;
     this.markFanoutDirty();
     await peer.close();
   }
@@ -276,7 +278,9 @@ export class MediaEngine {
     for (const cache of this.videoCaches.values()) cacheBytes += cache.bytes;
     let lost = this.goneLost;
     let expected = this.goneExpected;
+    let repaired = this.goneRepaired;
     for (const peer of this.peers.values()) {
+      repaired += peer.videoSequence.filled;
       lost += peer.uploadCounter.lost;
       expected += peer.uploadCounter.expected;
     }
@@ -292,6 +296,7 @@ export class MediaEngine {
       retransmittedPackets: this.retransmitted,
       retransmitsRefused: this.retransmitsRefused,
       keyframeRequests: this.keyframeRequests,
+      uploadRepaired: repaired,
       retransmitCacheBytes: cacheBytes,
       load: this.load,
     };

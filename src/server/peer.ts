@@ -114,7 +114,8 @@ export class RelayPeer {
   readonly uploadCounter = new UploadCounter();
   /** Outgoing sequence numbers of this participant's audio and video, for every subscriber. */
   readonly audioSequence = new StreamSequencer();
-  readonly videoSequence = new StreamSequencer();
+  /** Video fills late packets: the upload's NACK repair (werift's receiver NACKs the publisher). */
+  readonly videoSequence = new StreamSequencer({ fillLate: true });
   /** uploadCounter.received at the engine's last load report. */
   reportedUploads = 0;
   /** slotKey(publisher, kind) → the m-line that carries that publisher's media of that kind here. */

@@ -117,6 +117,8 @@ export interface RelayStats {
   retransmitsRefused: number;
   /** Keyframe requests (PLI, FIR) from subscribers, before the per-publisher rate limit. */
   keyframeRequests: number;
+  /** Late video uploads forwarded after the publisher answered the relay's NACK. */
+  uploadRepaired: number;
 }
 
 /** Default media worker count: one per core, at most 8, none on a single core. */
@@ -153,6 +155,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     retransmittedPackets: 0,
     retransmitsRefused: 0,
     keyframeRequests: 0,
+    uploadRepaired: 0,
   };
   url = "";
 
@@ -587,12 +590,14 @@ export class Relay extends EventEmitter<RelayEvents> {
     let retransmitted = 0;
     let refused = 0;
     let keyframes = 0;
+    let repaired = 0;
     for (const s of engines) {
       if (!s) continue;
       nacks += s.nacksReceived;
       retransmitted += s.retransmittedPackets;
       refused += s.retransmitsRefused;
       keyframes += s.keyframeRequests;
+      repaired += s.uploadRepaired;
       forwarded += s.forwardedPackets;
       received += s.receivedPackets;
       lost += s.uploadLost;
@@ -607,6 +612,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.stats.retransmittedPackets = Math.max(this.stats.retransmittedPackets, retransmitted);
     this.stats.retransmitsRefused = Math.max(this.stats.retransmitsRefused, refused);
     this.stats.keyframeRequests = Math.max(this.stats.keyframeRequests, keyframes);
+    this.stats.uploadRepaired = Math.max(this.stats.uploadRepaired, repaired);
   }
 
   /** Fresh counters from every media engine (`stats` otherwise lags up to a second). */

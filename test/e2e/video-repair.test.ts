@@ -90,6 +90,43 @@ test("with video repair a subscriber behind 5% loss gets nearly every frame; wit
   }
 });
 
+test("a publisher behind 5% loss: the relay NACKs its upload and forwards the late repair under its own number", async () => {
+  const relay = new Relay({ host: "127.0.0.1", port: 0 });
+  const url = await relay.start();
+  const path = new LossyPath({ relay: url, loss: 0.05, jitterMs: 0, seed: 5, impairHandshake: false });
+  const pathUrl = await path.start();
+  const invite = newInvite(url);
+  const source = await VideoSource.open(parseVideoSource("testsrc"), { ffmpeg, width: 320, height: 240, fps: FPS, bitrateKbps: 400, keyframeIntervalMs: 3000 });
+  const publisher = await Participant.join(invite.replace(url, pathUrl), { name: "cam", video: true, statsIntervalMs: 0, timeoutMs: 15_000 });
+  const subscriber = await Participant.join(invite, { name: "viewer", statsIntervalMs: 0 });
+  let frames = 0;
+  subscriber.on("video", () => frames++);
+  try {
+    await publisher.publishVideo(source);
+    await waitFor(() => frames > 0, 10_000, "the subscriber's first frame");
+    path.impair();
+    const start = frames;
+    let sent = 0;
+    const count = (): void => void sent++;
+    source.on("frame", count);
+    await waitFor(() => sent >= WINDOW_FRAMES, 15_000, `${WINDOW_FRAMES} frames sent over the lossy upload`);
+    source.off("frame", count);
+    const got = frames - start;
+    const stats = await relay.collectStats();
+    console.log(JSON.stringify({ sent, frames: got, uploadRepaired: stats.uploadRepaired, uploadLost: stats.uploadLost, dropped: path.stats.dropped }));
+    assert.ok(path.stats.dropped > 0, "the path dropped packets");
+    assert.ok(stats.uploadRepaired > 0, "late repaired uploads were forwarded");
+    assert.ok(got >= sent * 0.85, `${got} of ${sent} frames arrived`);
+    assert.equal(subscriber.e2ee.stats.decryptFailures, 0);
+  } finally {
+    await subscriber.close();
+    await publisher.close();
+    await source.close();
+    await path.close();
+    await relay.close();
+  }
+});
+
 /** The subscriber's PeerConnection (private in Participant; the test sends RTCP on it directly). */
 function pcOf(p: Participant): RTCPeerConnection {
   return (p as unknown as { pc: RTCPeerConnection }).pc;
