@@ -176,12 +176,13 @@ function relayChild(): void {
     }, 100).unref();
   }
   serve({
-    start: async (args: { workers?: number; forwarding?: "lean" | "generic"; limits?: Partial<RelayLimits> }) => {
+    start: async (args: { workers?: number; forwarding?: "lean" | "generic"; limits?: Partial<RelayLimits>; videoRepair?: boolean }) => {
       const options: RelayOptions = { host: "127.0.0.1", port: 0 };
       if (process.env.BENCH_DEBUG) options.logger = createLogger("info");
       if (args.workers !== undefined) options.workers = args.workers;
       if (args.forwarding) options.forwarding = args.forwarding;
       if (args.limits) options.limits = args.limits;
+      if (args.videoRepair !== undefined) options.videoRepair = args.videoRepair;
       relay = new Relay(options);
       const url = await relay.start();
       return { url, engines: relay.stats.engines };

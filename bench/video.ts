@@ -119,6 +119,7 @@ function videoChild(): void {
         sentFrames,
         sentBytes: stats?.type === "stats" ? stats.sent.bytes : 0,
         received: subscribers.map((s) => s.frames),
+        ...(process.env.BENCH_DEBUG ? { debug: subscribers.map((s) => [...((s.p as unknown as { remotes: Map<string, { video?: { depacketizer: { stats: unknown } } }> }).remotes.values())].map((r) => r.video?.depacketizer.stats)) } : {}),
       };
     },
     stop: async () => {
@@ -150,7 +151,7 @@ export async function runVideoForward(subscribers: number, frames: EncodedFrame[
   try {
     // Admission counts audio streams; a video room of this size is far inside it either way.
     const limits: Partial<RelayLimits> = { maxForwardedPacketsPerSecond: 1e9, maxParticipantsPerRoom: 1000, maxEngineLoad: 1 };
-    const { url, engines } = await relay.request<{ url: string; engines: number }>("start", { limits }, 30_000);
+    const { url, engines } = await relay.request<{ url: string; engines: number }>("start", { limits, ...(process.env.BENCH_VIDEO_REPAIR === "0" ? { videoRepair: false } : {}) }, 30_000);
     const invite = newInvite(url);
     await video.request("join", { invite, subscribers }, 120_000);
     await video.request("play", { frames }, 10_000);
@@ -164,6 +165,7 @@ export async function runVideoForward(subscribers: number, frames: EncodedFrame[
     const a = await sampleBoth(relay, video);
     await new Promise((r) => setTimeout(r, measureMs));
     const b = await sampleBoth(relay, video);
+    if (process.env.BENCH_DEBUG) process.stderr.write(`${JSON.stringify((b.video as unknown as { debug: unknown }).debug)}\n`);
     const seconds = (b.relay.atMs - a.relay.atMs) / 1000;
     const relayCpu = cpuMs(a.relay.cpu, b.relay.cpu);
     const forwarded = b.relay.forwarded - a.relay.forwarded;
@@ -183,7 +185,10 @@ export async function runVideoForward(subscribers: number, frames: EncodedFrame[
       relayCores: round(cores, 3),
       relayCpuPctPerStream: round((100 * cores) / subscribers),
       retransmitted: b.relay.retransmitted - a.relay.retransmitted,
+      /** The subscriber that got the fewest frames: frames it decrypted ÷ frames sent in the window. */
       frameDeliveryPct: round((100 * Math.min(...delivered)) / Math.max(1, sentFrames), 1),
+      framesSent: sentFrames,
+      framesDelivered: delivered,
       clientCores: round(cpuMs(a.video.cpu, b.video.cpu) / 1000 / seconds),
     };
   } finally {
