@@ -73,16 +73,18 @@ export class RetransmitCache {
  *  - a token bucket: every forwarded packet adds SHARE tokens (a quarter of a retransmission), up to
  *    BURST; a retransmission takes one. So retransmissions stay under 25% of the stream's forwarded
  *    packets, plus one burst of 64 (a lost keyframe);
- *  - one sequence number is resent at most MAX_PER_PACKET times, and not again within
- *    MIN_INTERVAL_MS (werift receivers repeat a NACK every 5 ms until the packet comes);
+ *  - one sequence number is resent at most MAX_PER_PACKET (2) times, and not again within
+ *    MIN_INTERVAL_MS (40 ms): werift receivers repeat a NACK every 5 ms for 50 ms until the packet
+ *    comes, and a receiver that falls behind would otherwise get every packet it misses again and
+ *    again while it cannot read them;
  *  - one NACK message is read for at most MAX_NACK_ENTRIES sequence numbers (a cache's worth) and
  *    resends at most MAX_PER_NACK of them.
  */
 export class RetransmitLimiter {
   static readonly SHARE = 0.25;
   static readonly BURST = 64;
-  static readonly MAX_PER_PACKET = 3;
-  static readonly MIN_INTERVAL_MS = 20;
+  static readonly MAX_PER_PACKET = 2;
+  static readonly MIN_INTERVAL_MS = 40;
   static readonly MAX_PER_NACK = 64;
   static readonly MAX_NACK_ENTRIES = RetransmitCache.PACKETS;
   /** Slots remembering recent resends (by seq mod SLOTS). */
