@@ -63,16 +63,17 @@ interface Reply {
   error?: string;
 }
 
-class Child {
+/** A child process of a bench: `role` runs in `script` (this file by default), driven over IPC. */
+export class Child {
   private readonly proc: ChildProcess;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   readonly exited: Promise<void>;
 
-  constructor(role: "relay" | "bots") {
+  constructor(role: string, script = SELF) {
     const extra = role === "relay" ? process.env.BENCH_RELAY_NODE_ARGS : process.env.BENCH_BOTS_NODE_ARGS;
     const execArgv = extra ? extra.split(" ") : [];
-    this.proc = fork(SELF, [role], { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced", execArgv });
+    this.proc = fork(script, [role], { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced", execArgv });
     this.proc.on("message", (m: Reply) => {
       const w = this.waiting.get(m.id);
       if (!w) return;
@@ -124,7 +125,7 @@ class Child {
   }
 }
 
-function serve(handlers: Record<string, (args: never) => Promise<unknown>>): void {
+export function serve(handlers: Record<string, (args: never) => Promise<unknown>>): void {
   process.on("message", (m: Request) => {
     const handler = handlers[m.cmd];
     const reply = (r: Omit<Reply, "id">): void => {
@@ -142,7 +143,7 @@ function serve(handlers: Record<string, (args: never) => Promise<unknown>>): voi
   process.on("disconnect", () => process.exit(0));
 }
 
-interface Cpu {
+export interface Cpu {
   user: number;
   system: number;
 }
@@ -150,7 +151,7 @@ interface Cpu {
 // ---------------------------------------------------------------------------------------------
 // Relay child
 
-interface RelaySample {
+export interface RelaySample {
   cpu: Cpu;
   atMs: number;
   forwarded: number;
@@ -161,6 +162,8 @@ interface RelaySample {
   refused: number;
   estimatedPps: number;
   engineLoads: number[];
+  /** Packets resent in answer to subscribers' NACKs. */
+  retransmitted: number;
 }
 
 function relayChild(): void {
@@ -174,12 +177,13 @@ function relayChild(): void {
     }, 100).unref();
   }
   serve({
-    start: async (args: { workers?: number; forwarding?: "lean" | "generic"; limits?: Partial<RelayLimits> }) => {
+    start: async (args: { workers?: number; forwarding?: "lean" | "generic"; limits?: Partial<RelayLimits>; videoRepair?: boolean }) => {
       const options: RelayOptions = { host: "127.0.0.1", port: 0 };
       if (process.env.BENCH_DEBUG) options.logger = createLogger("info");
       if (args.workers !== undefined) options.workers = args.workers;
       if (args.forwarding) options.forwarding = args.forwarding;
       if (args.limits) options.limits = args.limits;
+      if (args.videoRepair !== undefined) options.videoRepair = args.videoRepair;
       relay = new Relay(options);
       const url = await relay.start();
       return { url, engines: relay.stats.engines };
@@ -203,6 +207,7 @@ function relayChild(): void {
         refused: s.refusedJoins,
         estimatedPps: s.estimatedPacketsPerSecond,
         engineLoads: s.perEngine.map((e) => e.load),
+        retransmitted: s.retransmittedPackets,
       };
     },
     /** CPU profile of the relay's main thread for `ms` (use with workers: 0), written to `path`. */
@@ -531,7 +536,7 @@ function botsChild(): void {
 // ---------------------------------------------------------------------------------------------
 // Driver
 
-const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
+export const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
 function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
@@ -540,9 +545,9 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, rank))]!;
 }
 
-const cpuMs = (a: Cpu, b: Cpu): number => (b.user - a.user + b.system - a.system) / 1000;
+export const cpuMs = (a: Cpu, b: Cpu): number => (b.user - a.user + b.system - a.system) / 1000;
 
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

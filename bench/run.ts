@@ -5,17 +5,21 @@
  * - bench/relay.ts: the relay's SRTP protection, forwarding cost and loss (lean vs werift's generic
  *   path at 10 and 20 publishing participants, the lean path at 40 and at the admitted capacity),
  *   join time at 2 and 20 participants;
+ * - bench/video.ts: the relay's CPU per forwarded video packet and per forwarded 720p stream
+ *   (1 publisher to 1, 8 and 16 subscribers);
  * - bench/bots.ts (when present): the bots' own benchmarks (join time, density, and through
  *   bench/bots-video.ts the CPU of publishing video bots, ffmpeg apart from Conclave).
  *
  * A part that fails prints a `{"type":"bench-error",...}` line and the others still run.
- * `node dist/bench/run.js sframe,relay` runs only the named parts (sframe, relay, bots).
+ * `node dist/bench/run.js sframe,relay` runs only the named parts (sframe, relay, video, bots).
  */
 import { pathToFileURL } from "node:url";
 import { benchSframe } from "./sframe.js";
 import { benchRelay } from "./relay.js";
+import { benchVideo } from "./video.js";
 
-type Part = "sframe" | "relay" | "bots";
+type Part = "sframe" | "relay" | "video" | "bots";
+const PARTS: readonly Part[] = ["sframe", "relay", "video", "bots"];
 
 function print(result: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -47,15 +51,16 @@ async function benchBotsIfPresent(): Promise<Array<Record<string, unknown>>> {
   return mod.benchBots();
 }
 
-export async function runAll(parts: Part[] = ["sframe", "relay", "bots"]): Promise<void> {
+export async function runAll(parts: readonly Part[] = PARTS): Promise<void> {
   if (parts.includes("sframe")) await runPart("sframe", benchSframe);
   if (parts.includes("relay")) await runPart("relay", () => benchRelay());
+  if (parts.includes("video")) await runPart("video", () => benchVideo());
   if (parts.includes("bots")) await runPart("bots", benchBotsIfPresent);
 }
 
 const entry = process.argv[1];
 if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
-  const only = process.argv[2]?.split(",").filter((p): p is Part => p === "sframe" || p === "relay" || p === "bots");
+  const only = process.argv[2]?.split(",").filter((p): p is Part => (PARTS as readonly string[]).includes(p));
   await runAll(only && only.length > 0 ? only : undefined);
   // Child processes and sockets are closed by then; leave even if a library keeps a handle open.
   process.exit(0);

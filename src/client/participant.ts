@@ -586,7 +586,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (remote.video && remote.video.codec !== codec) remote.video = undefined;
     const video = (remote.video ??= {
       codec,
-      depacketizer: codec === "h264" ? new H264Depacketizer() : new Vp8Depacketizer(),
+      // A gap waits up to 4 complete frames (133 ms at 30 fps) for the relay's answer to werift's
+      // NACK (RFC 4585 §6.2.1) before the frame is given up and a keyframe is needed.
+      depacketizer: codec === "h264" ? new H264Depacketizer({ reorderFrames: 4 }) : new Vp8Depacketizer({ reorderFrames: 4 }),
       stats: new VideoStreamStats(),
       receive: new ReceiveStats(90000),
       lastPliAt: 0,

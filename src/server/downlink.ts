@@ -13,6 +13,7 @@
 import { RtcpSenderInfo, RtcpSrPacket, RtpHeader, RtpPacket, type RTCRtpSender } from "werift";
 import { KeystreamAhead, RolloverCounter } from "./srtp-protect.js";
 import type { SrtpOutput } from "./srtp-output.js";
+import { RetransmitLimiter, type RetransmitCache } from "./retransmit-cache.js";
 
 export type MediaKind = "audio" | "video";
 
@@ -40,6 +41,10 @@ export class LeanDownlink implements Downlink {
   private lastTimestamp = 0;
   private lastSentMs = 0;
   private reportedPackets = 0;
+  /** Video only: what NACKs may make this stream resend (./retransmit-cache.ts). */
+  private readonly limiter: RetransmitLimiter | undefined;
+  /** Packets resent in answer to NACKs, and resends refused by the limiter. */
+  retransmitted = 0;
 
   constructor(
     readonly publisherId: string,
@@ -48,14 +53,42 @@ export class LeanDownlink implements Downlink {
     readonly payloadType: number,
     private readonly clockRate: number,
     readonly output: SrtpOutput,
-  ) {}
+  ) {
+    this.limiter = kind === "video" ? new RetransmitLimiter() : undefined;
+  }
+
+  get retransmitsRefused(): number {
+    return this.limiter?.refused ?? 0;
+  }
 
   forward(marker: boolean, seq: number, timestamp: number, payload: Buffer): void {
     if (!this.output.send(marker, this.payloadType, seq, timestamp, this.ssrc, this.roc, payload, this.ahead)) return;
+    this.limiter?.forwarded();
     this.packets = (this.packets + 1) >>> 0;
     this.octets = (this.octets + payload.length) >>> 0;
     this.lastTimestamp = timestamp;
     this.lastSentMs = Date.now();
+  }
+
+  /**
+   * Answer a generic NACK (RFC 4585 §6.2.1) for this stream: resend the named packets still in
+   * `cache`, within the limiter's bounds. Each goes out with its original sequence number and
+   * timestamp under the ROC of that sequence number (RolloverCounter.next leaves its state alone for
+   * an older packet), without the keystream prepared ahead for the next packets. Returns the count.
+   */
+  retransmit(cache: RetransmitCache, lost: readonly number[], nowMs: number): number {
+    const limiter = this.limiter;
+    if (!limiter) return 0;
+    let sent = 0;
+    const n = Math.min(lost.length, RetransmitLimiter.MAX_NACK_ENTRIES);
+    for (let i = 0; i < n && sent < RetransmitLimiter.MAX_PER_NACK; i++) {
+      const packet = cache.get(lost[i]! & 0xffff, nowMs);
+      if (!packet || !limiter.allow(packet.seq, nowMs)) continue;
+      if (!this.output.send(packet.marker, this.payloadType, packet.seq, packet.timestamp, this.ssrc, this.roc, packet.payload)) break;
+      sent++;
+    }
+    this.retransmitted += sent;
+    return sent;
   }
 
   /**

@@ -20,6 +20,11 @@ export interface EngineOptions {
   answerTimeoutMs: number;
   /** Report every upload packet to the main thread (`RelayOptions.onForward`, e.g. `--pcap`). */
   tap: boolean;
+  /**
+   * Keep the last second of every forwarded video stream and answer subscribers' NACKs from it
+   * (lean forwarding; ./retransmit-cache.ts). Off: NACKs go unanswered (for comparisons).
+   */
+  videoRepair: boolean;
 }
 
 export type EngineCommand =
@@ -61,6 +66,17 @@ export interface EngineStats {
   /** Audio upload packets taken by the lean receive path (./srtp-input.ts), and dropped there (replays, forgeries). */
   leanUploadPackets: number;
   leanUploadDropped: number;
+  /** Generic NACKs (RFC 4585 §6.2.1) from subscribers on video downlinks, the packets resent in
+   *  answer, and the resends refused by the per-subscriber bound (./retransmit-cache.ts). */
+  nacksReceived: number;
+  retransmittedPackets: number;
+  retransmitsRefused: number;
+  /** Keyframe requests (PLI, FIR) from subscribers, before the per-publisher rate limit. */
+  keyframeRequests: number;
+  /** Late video uploads sent on under their own numbers (the publisher answered the relay's NACK). */
+  uploadRepaired: number;
+  /** Payload bytes held in the video retransmission caches now. */
+  retransmitCacheBytes: number;
   /** Event-loop utilisation of the engine's thread, 0..1, smoothed over the last few seconds. */
   load: number;
 }

@@ -14,7 +14,8 @@ import { buildPeerConfig, keepCandidates, type PeerConfig } from "../media/rtc-c
 import type { VideoCodecName } from "../media/index.js";
 import type { Logger } from "../log.js";
 import type { EngineCommand, EngineEvent, EngineOptions, EngineStats } from "./engine-protocol.js";
-import type { Downlink, MediaKind } from "./downlink.js";
+import type { Downlink, LeanDownlink, MediaKind } from "./downlink.js";
+import { RetransmitCache } from "./retransmit-cache.js";
 import { PacketBatcher, readPacketBatch } from "./packet-batch.js";
 import { RelayPeer, type PeerHooks } from "./peer.js";
 import { OfferQueue } from "./offer-queue.js";
@@ -39,6 +40,12 @@ export class MediaEngine {
   private fanout = new Map<string, Downlink[]>();
   private fanoutVideo = new Map<string, Downlink[]>();
   private fanoutDirty = false;
+  /** publisher id → the last packets of its video, for NACKs (lean forwarding with videoRepair). */
+  private readonly videoCaches = new Map<string, RetransmitCache>();
+  private nacks = 0;
+  private retransmitted = 0;
+  private retransmitsRefused = 0;
+  private keyframeRequests = 0;
   /** room id → batchers to the other engines hosting members of the room. */
   private readonly roomLinks = new Map<string, PacketBatcher[]>();
   private readonly links = new Map<number, PacketBatcher>();
@@ -49,18 +56,22 @@ export class MediaEngine {
   private goneLost = 0;
   private goneExpected = 0;
   private goneLean = { packets: 0, dropped: 0 };
+  private goneRepaired = 0;
   private eluMark: EventLoopUtilization = performance.eventLoopUtilization();
   private load = 0;
   private readonly loadTimer: NodeJS.Timeout;
   private closed = false;
   private readonly hooks: PeerHooks;
   private readonly offers = new OfferQueue();
+  /** Video repair is on: lean forwarding with `videoRepair` (werift's generic senders keep their own cache). */
+  private readonly repair: boolean;
 
   constructor(
     private readonly options: EngineOptions,
     private readonly host: EngineHost,
   ) {
     this.peerConfig = buildPeerConfig(options.network);
+    this.repair = options.videoRepair && options.forwarding === "lean";
     this.hooks = {
       signal: (peer, message) => this.host.emit({ ev: "signal", peerId: peer.id, message }),
       rtp: (peer, rtp, kind) => {
@@ -69,6 +80,7 @@ export class MediaEngine {
       },
       upload: (peer, kind, marker, seq, timestamp, payload) => this.ingress(peer, kind, marker, seq, timestamp, payload),
       keyframeWanted: (publisherId) => this.keyframeWanted(publisherId),
+      nack: (downlink, lost) => this.nack(downlink, lost),
       downlinksChanged: () => this.markFanoutDirty(),
       failed: (peer, reason) => this.host.emit({ ev: "peer-failed", peerId: peer.id, reason }),
     };
@@ -172,9 +184,20 @@ export class MediaEngine {
 
   /** A subscriber here lost a picture of `publisherId`: ask the publisher, here or on its engine. */
   private keyframeWanted(publisherId: string): void {
+    this.keyframeRequests++;
     const publisher = this.peers.get(publisherId);
     if (publisher) publisher.requestKeyframe();
     else this.host.emit({ ev: "keyframe", publisherId });
+  }
+
+  /** A subscriber here missed packets of a video stream: resend what the cache still holds. */
+  private nack(downlink: LeanDownlink, lost: readonly number[]): void {
+    this.nacks++;
+    const cache = this.videoCaches.get(downlink.publisherId);
+    if (!cache) return;
+    const refusedBefore = downlink.retransmitsRefused;
+    this.retransmitted += downlink.retransmit(cache, lost, Date.now());
+    this.retransmitsRefused += downlink.retransmitsRefused - refusedBefore;
   }
 
   private async answer(peerId: string, sdp: string): Promise<void> {
@@ -199,6 +222,7 @@ export class MediaEngine {
     this.goneExpected += peer.uploadCounter.expected;
     this.goneLean.packets += peer.leanUploadStats.packets;
     this.goneLean.dropped += peer.leanUploadStats.dropped;
+    this.goneRepaired += peer.videoSequence.filled;
     this.markFanoutDirty();
     await peer.close();
   }
@@ -231,6 +255,8 @@ export class MediaEngine {
     this.fanout = audio;
     this.fanoutVideo = video;
     this.fanoutDirty = false;
+    // A cache lives as long as the publisher's video has subscribers on this engine.
+    for (const id of this.videoCaches.keys()) if (!video.has(id)) this.videoCaches.delete(id);
   }
 
   /** An upload packet from one of this engine's peers (after SRTP). */
@@ -252,16 +278,26 @@ export class MediaEngine {
   private forwardLocal(publisherId: string, kind: MediaKind, marker: boolean, seq: number, timestamp: number, payload: Buffer): void {
     const list = (kind === "video" ? this.fanoutVideo : this.fanout).get(publisherId);
     if (!list) return;
+    if (kind === "video" && this.repair) {
+      let cache = this.videoCaches.get(publisherId);
+      if (!cache) this.videoCaches.set(publisherId, (cache = new RetransmitCache()));
+      // A copy: the payload may be a view into a whole packet batch from another engine.
+      cache.add(seq, marker, timestamp, Buffer.from(payload), Date.now());
+    }
     for (let i = 0; i < list.length; i++) list[i]!.forward(marker, seq, timestamp, payload);
     this.forwarded += list.length;
   }
 
   stats(): EngineStats {
+    let cacheBytes = 0;
+    for (const cache of this.videoCaches.values()) cacheBytes += cache.bytes;
     let lost = this.goneLost;
     let expected = this.goneExpected;
     let leanPackets = this.goneLean.packets;
     let leanDropped = this.goneLean.dropped;
+    let repaired = this.goneRepaired;
     for (const peer of this.peers.values()) {
+      repaired += peer.videoSequence.filled;
       lost += peer.uploadCounter.lost;
       expected += peer.uploadCounter.expected;
       leanPackets += peer.leanUploadStats.packets;
@@ -277,6 +313,12 @@ export class MediaEngine {
       linkedPackets: this.linked,
       leanUploadPackets: leanPackets,
       leanUploadDropped: leanDropped,
+      nacksReceived: this.nacks,
+      retransmittedPackets: this.retransmitted,
+      retransmitsRefused: this.retransmitsRefused,
+      keyframeRequests: this.keyframeRequests,
+      uploadRepaired: repaired,
+      retransmitCacheBytes: cacheBytes,
       load: this.load,
     };
   }
@@ -289,6 +331,7 @@ export class MediaEngine {
     this.peers.clear();
     this.fanout.clear();
     this.fanoutVideo.clear();
+    this.videoCaches.clear();
     await Promise.all(peers.map((p) => p.close()));
   }
 }

@@ -9,7 +9,17 @@
  * and the media engine (./media-engine.ts) routes them, in this thread or through the main thread.
  */
 import { randomInt } from "node:crypto";
-import { PictureLossIndication, RTCPeerConnection, RtcpPayloadSpecificFeedback, type RTCRtpTransceiver, type RtpPacket } from "werift";
+import {
+  GenericNack,
+  PictureLossIndication,
+  RTCPeerConnection,
+  RtcpPayloadSpecificFeedback,
+  RtcpTransportLayerFeedback,
+  type RTCDtlsTransport,
+  type RTCRtpTransceiver,
+  type RtcpPacket,
+  type RtpPacket,
+} from "werift";
 import type { MediaKind } from "./downlink.js";
 import type { ServerMessage, TrackMapping } from "../protocol/index.js";
 import { restrictVideoCodec, type PeerConfig } from "../media/rtc-config.js";
@@ -33,6 +43,8 @@ export interface PeerHooks {
   upload(peer: RelayPeer, kind: MediaKind, marker: boolean, sequenceNumber: number, timestamp: number, payload: Buffer): void;
   /** A subscriber lost a picture: `publisherId` should send a keyframe (RTCP PLI, RFC 4585 §6.3.1). */
   keyframeWanted(publisherId: string): void;
+  /** A subscriber sent a generic NACK (RFC 4585 §6.2.1) for a lean video downlink. */
+  nack(downlink: LeanDownlink, lost: readonly number[]): void;
   /** The set of downlinks that can carry media changed. */
   downlinksChanged(peer: RelayPeer): void;
   /** The peer cannot continue (`ice-failed`, `answer-timeout`). */
@@ -46,6 +58,11 @@ interface DownlinkSlot {
   /** The participant has answered an offer that carries this m-line. */
   negotiated: boolean;
 }
+
+/** RFC 5104 §4.3.1: FIR is payload-specific feedback (PT 206) with FMT 4. */
+const FIR_FMT = 4;
+/** FCI entries of one FIR message looked at (each names one media sender). */
+const MAX_FIR_ENTRIES = 8;
 
 /** Keyframe requests to one publisher: at most one per this interval (several subscribers may ask). */
 const KEYFRAME_REQUEST_INTERVAL_MS = 500;
@@ -108,7 +125,8 @@ export class RelayPeer {
   readonly uploadCounter = new UploadCounter();
   /** Outgoing sequence numbers of this participant's audio and video, for every subscriber. */
   readonly audioSequence = new StreamSequencer();
-  readonly videoSequence = new StreamSequencer();
+  /** Video fills late packets: the upload's NACK repair (werift's receiver NACKs the publisher). */
+  readonly videoSequence = new StreamSequencer({ fillLate: true });
   /** uploadCounter.received at the engine's last load report. */
   reportedUploads = 0;
   /** slotKey(publisher, kind) → the m-line that carries that publisher's media of that kind here. */
@@ -135,6 +153,10 @@ export class RelayPeer {
   private uploadInput: SrtpInput | undefined;
   private uploadInputTried = false;
   private readonly leanUploads: boolean;
+  /** DTLS transports whose incoming RTCP we read (NACK, FIR); see watchFeedback. */
+  private readonly feedbackTransports = new WeakSet<RTCDtlsTransport>();
+  /** Last FIR sequence number per downlink SSRC: a repeated FIR is not a new request (RFC 5104 §4.3.1.2). */
+  private readonly firSeq = new Map<number, number>();
   closed = false;
   connected = false;
 
@@ -184,6 +206,7 @@ export class RelayPeer {
     this.pc.connectionStateChange.subscribe((state) => {
       if (state === "connected") {
         this.connected = true;
+        this.watchFeedback();
         this.refreshDownlinks();
         this.watchPeerReady();
       } else if (state === "failed" || state === "closed") {
@@ -414,6 +437,54 @@ export class RelayPeer {
   }
 
   /**
+   * Read the participant's RTCP feedback on our downlinks. PLI reaches us through werift's sender
+   * (addPublisher); FIR and NACK are read here, on the transport: werift routes a FIR by its
+   * sender SSRC, which is not ours, and on the lean path werift's sender has no packets to resend.
+   */
+  private watchFeedback(): void {
+    for (const dtls of this.pc.dtlsTransports) {
+      if (this.feedbackTransports.has(dtls)) continue;
+      this.feedbackTransports.add(dtls);
+      dtls.onRtcp.subscribe((rtcp) => this.handleFeedback(rtcp));
+    }
+  }
+
+  /** One incoming RTCP packet (already SRTCP-authenticated by werift). Malformed ones are ignored. */
+  private handleFeedback(rtcp: RtcpPacket): void {
+    if (this.closed) return;
+    if (rtcp instanceof RtcpTransportLayerFeedback) {
+      const nack = rtcp.feedback;
+      if (!(nack instanceof GenericNack) || !Array.isArray(nack.lost)) return;
+      const ssrc = nack.mediaSourceSsrc;
+      for (const d of this.active) {
+        if (d instanceof LeanDownlink && d.kind === "video" && d.ssrc === ssrc) {
+          this.hooks.nack(d, nack.lost);
+          return;
+        }
+      }
+      return;
+    }
+    if (rtcp instanceof RtcpPayloadSpecificFeedback) {
+      const feedback = rtcp.feedback as { count?: number; fir?: unknown } | undefined;
+      if (feedback?.count !== FIR_FMT || !Array.isArray(feedback.fir)) return;
+      // RFC 5104 §4.3.1.2: FCI entries of SSRC (4 bytes), Seq nr. (1 byte), reserved (3 bytes).
+      for (const entry of (feedback.fir as { ssrc?: unknown; sequenceNumber?: unknown }[]).slice(0, MAX_FIR_ENTRIES)) {
+        const ssrc = entry.ssrc;
+        const seq = entry.sequenceNumber;
+        if (typeof ssrc !== "number" || typeof seq !== "number") continue;
+        for (const slot of this.slots.values()) {
+          if (slot.kind !== "video" || slot.transceiver.sender.ssrc !== ssrc) continue;
+          if (this.firSeq.get(ssrc) !== seq) {
+            this.firSeq.set(ssrc, seq);
+            this.hooks.keyframeWanted(slot.publisherId);
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  /**
    * The relay's end connects first; the participant's end is up once it sends SRTP or SRTCP (a
    * publisher's audio, a receiver report), or, for a silent participant, after READY_FALLBACK_MS.
    */
@@ -447,6 +518,7 @@ export class RelayPeer {
     this.readyWatch = [];
     clearInterval(this.reportTimer);
     this.slots.clear();
+    this.firSeq.clear();
     this.setActive([]);
     try {
       await this.pc.close();

@@ -52,6 +52,12 @@ export interface RelayOptions {
    */
   forwarding?: ForwardingMode;
   /**
+   * Video repair (default true): keep the last second of each forwarded video stream and resend
+   * packets subscribers NACK (RFC 4585 §6.2.1), within per-subscriber bounds. Lean forwarding only;
+   * false leaves NACKs unanswered (for comparisons).
+   */
+  videoRepair?: boolean;
+  /**
    * Where participants' media goes: "room" (default) keeps a room on one engine until that engine
    * carries more than its share, then spreads it; "spread" puts every participant on the least
    * loaded engine (every room crosses engines; for tests and measurements).
@@ -110,6 +116,14 @@ export interface RelayStats {
   receivedPackets: number;
   uploadLost: number;
   uploadExpected: number;
+  /** Video repair: subscribers' NACKs, packets resent in answer, resends refused by the bounds. */
+  nacksReceived: number;
+  retransmittedPackets: number;
+  retransmitsRefused: number;
+  /** Keyframe requests (PLI, FIR) from subscribers, before the per-publisher rate limit. */
+  keyframeRequests: number;
+  /** Late video uploads forwarded after the publisher answered the relay's NACK. */
+  uploadRepaired: number;
 }
 
 /** Default media worker count: one per core, at most 8, none on a single core. */
@@ -142,6 +156,11 @@ export class Relay extends EventEmitter<RelayEvents> {
     receivedPackets: 0,
     uploadLost: 0,
     uploadExpected: 0,
+    nacksReceived: 0,
+    retransmittedPackets: 0,
+    retransmitsRefused: 0,
+    keyframeRequests: 0,
+    uploadRepaired: 0,
   };
   url = "";
 
@@ -171,6 +190,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           forwarding: this.options.forwarding ?? "lean",
           answerTimeoutMs: this.limits.answerTimeoutMs,
           tap: this.options.onForward !== undefined,
+          videoRepair: this.options.videoRepair ?? true,
         },
         log: this.log,
         onEvent: (engine, event) => this.handleEngineEvent(engine, event),
@@ -585,8 +605,18 @@ export class Relay extends EventEmitter<RelayEvents> {
     let received = 0;
     let lost = 0;
     let expected = 0;
+    let nacks = 0;
+    let retransmitted = 0;
+    let refused = 0;
+    let keyframes = 0;
+    let repaired = 0;
     for (const s of engines) {
       if (!s) continue;
+      nacks += s.nacksReceived;
+      retransmitted += s.retransmittedPackets;
+      refused += s.retransmitsRefused;
+      keyframes += s.keyframeRequests;
+      repaired += s.uploadRepaired;
       forwarded += s.forwardedPackets;
       received += s.receivedPackets;
       lost += s.uploadLost;
@@ -597,6 +627,11 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.stats.receivedPackets = Math.max(this.stats.receivedPackets, received);
     this.stats.uploadLost = lost;
     this.stats.uploadExpected = Math.max(this.stats.uploadExpected, expected);
+    this.stats.nacksReceived = Math.max(this.stats.nacksReceived, nacks);
+    this.stats.retransmittedPackets = Math.max(this.stats.retransmittedPackets, retransmitted);
+    this.stats.retransmitsRefused = Math.max(this.stats.retransmitsRefused, refused);
+    this.stats.keyframeRequests = Math.max(this.stats.keyframeRequests, keyframes);
+    this.stats.uploadRepaired = Math.max(this.stats.uploadRepaired, repaired);
   }
 
   /** Fresh counters from every media engine (`stats` otherwise lags up to a second). */

@@ -58,34 +58,60 @@ export function writeRtpHeader(
 }
 
 /**
- * Sequence numbers of one forwarded stream, as the relay sends them on: strictly increasing, so no
- * SRTP packet index is ever protected twice under a subscriber's key (RFC 3711 §3.3.1, RFC 7714
- * §8.1: the IV is built from it, and AES-GCM must never reuse an IV). A duplicate or late packet is
- * dropped; gaps pass through, so receivers still see upstream loss. A publisher whose numbers jump
- * backwards for good (a restarted sender) is followed after RESYNC_AFTER packets, continuing our
- * numbering where it was.
+ * Sequence numbers of one forwarded stream, as the relay sends them on: no SRTP packet index is ever
+ * protected twice under a subscriber's key with different data (RFC 3711 §3.3.1, RFC 7714 §8.1: the
+ * IV is built from it, and AES-GCM must never reuse an IV). A duplicate is dropped; gaps pass
+ * through, so receivers still see upstream loss. A publisher whose numbers jump backwards for good
+ * (a restarted sender) is followed after RESYNC_AFTER packets, continuing our numbering where it was.
+ *
+ * A late packet (one behind the newest) is dropped too, unless the stream fills late packets
+ * (video: a packet the relay NACKed from the publisher, RFC 4585 §6.2.1, arrives after the ones
+ * behind it): then it goes out under the number it maps to if that number is among the last
+ * LATE_WINDOW and was never sent, which the sequencer remembers per slot.
  */
 export class StreamSequencer {
   static readonly RESYNC_AFTER = 25;
+  static readonly LATE_WINDOW = 512;
   private lastIn = -1;
   private lastOut = 0;
   private stale = 0;
+  /** Out numbers sent, by out mod LATE_WINDOW (fillLate only). */
+  private readonly sent: Int32Array | undefined;
   /** Packets dropped as duplicates or late. */
   dropped = 0;
+  /** Late packets sent on (fillLate). */
+  filled = 0;
+
+  constructor(options: { fillLate?: boolean } = {}) {
+    this.sent = options.fillLate ? new Int32Array(StreamSequencer.LATE_WINDOW).fill(-1) : undefined;
+  }
 
   /** The sequence number to forward `seq` with, or −1 to drop it. */
   next(seq: number): number {
     if (this.lastIn < 0) {
       this.lastIn = seq;
       this.lastOut = seq;
-      return seq;
+      return this.mark(seq);
     }
     const delta = (seq - this.lastIn) & 0xffff;
     if (delta !== 0 && delta < 0x8000) {
       this.lastIn = seq;
       this.lastOut = (this.lastOut + delta) & 0xffff;
       this.stale = 0;
-      return this.lastOut;
+      return this.mark(this.lastOut);
+    }
+    const sent = this.sent;
+    if (sent && delta !== 0) {
+      const back = 0x10000 - delta;
+      if (back < StreamSequencer.LATE_WINDOW) {
+        const out = (this.lastOut - back) & 0xffff;
+        const slot = out & (StreamSequencer.LATE_WINDOW - 1);
+        if (sent[slot] !== out) {
+          sent[slot] = out;
+          this.filled++;
+          return out;
+        }
+      }
     }
     if (++this.stale < StreamSequencer.RESYNC_AFTER) {
       this.dropped++;
@@ -94,7 +120,12 @@ export class StreamSequencer {
     this.stale = 0;
     this.lastIn = seq;
     this.lastOut = (this.lastOut + 1) & 0xffff;
-    return this.lastOut;
+    return this.mark(this.lastOut);
+  }
+
+  private mark(out: number): number {
+    if (this.sent) this.sent[out & (StreamSequencer.LATE_WINDOW - 1)] = out;
+    return out;
   }
 }
 
