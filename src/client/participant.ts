@@ -392,7 +392,6 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         role: m.role,
         noRecord: m.noRecord,
       });
-      this.emitEvent({ type: "safety-number", peerId: m.peerId, name: m.name, safetyNumber: m.safetyNumber });
     });
     this.e2ee.on("event", (event) => this.emitEvent(event));
   }
