@@ -28,6 +28,7 @@ import {
 import { ConnectionError, DeniedError, InviteError, ConclaveError, ExitCode } from "../errors.js";
 import { nullLogger, type Logger } from "../log.js";
 import { SignallingClient } from "./signalling.js";
+import { startDtlsEarly } from "./dtls-start.js";
 import { ReceiveStats } from "./receive-stats.js";
 import { E2eeSession, type MemberInfo } from "./e2ee.js";
 import { sodiumReady, generateIdentity, type IdentityKeyPair } from "../crypto/index.js";
@@ -484,6 +485,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       if (t.kind === "video") this.videoPublishers.add(t.peerId);
     }
     await pc.setRemoteDescription({ type: "offer", sdp });
+    for (const transport of pc.dtlsTransports) startDtlsEarly(transport);
     for (const transceiver of pc.getTransceivers()) {
       const mid = transceiver.mid;
       if (mid === null) continue;

@@ -19,6 +19,7 @@ import { SrtpOutput } from "./srtp-output.js";
 import { StreamSequencer } from "./srtp-protect.js";
 import { OfferQueue } from "./offer-queue.js";
 import { UploadCounter } from "./upload-counter.js";
+import { holdEarlyDtls } from "./dtls-hold.js";
 
 export type ForwardingMode = "lean" | "generic";
 
@@ -277,6 +278,7 @@ export class RelayPeer {
         if (this.closed) return;
         const offer = await this.pc.createOffer();
         await this.pc.setLocalDescription(offer);
+        for (const transport of this.pc.dtlsTransports) holdEarlyDtls(transport);
       }, !this.answered);
       if (this.closed) return;
       const tracks: TrackMapping[] = [];
