@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from "node:events";
 import { randomInt } from "node:crypto";
-import { RTCPeerConnection, RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
+import { RTCDtlsTransport, RTCPeerConnection, RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
 import { parseInvite, InviteParseError, type Invite, type ServerMessage, type TrackMapping } from "../protocol/index.js";
 import { buildPeerConfig, bindAddressFor, keepCandidates, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE } from "../media/rtc-config.js";
 import {
@@ -236,6 +236,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private async establish(timeoutMs: number): Promise<void> {
     await this.e2ee.init();
     this.wireE2ee();
+    // werift makes one DTLS certificate per process, when the first offer is answered (~15 ms):
+    // make it now, while the relay admits us and prepares its offer.
+    RTCDtlsTransport.SetupCertificate().catch(() => {});
     const signalling = new SignallingClient(this.invite.signalling, this.log.child("signalling"), this.options.ca);
     this.signalling = signalling;
     await signalling.connect(Math.min(timeoutMs, 5000));
