@@ -876,25 +876,30 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       this.stats.unknownKey++;
       return null;
     }
+    // A KID we hold no key for is common around joins and leaves (a key on its way, a ratchet to
+    // follow): handle it without the receiver throwing (an Error per frame, stack trace included).
+    if (!this.receiver.hasKey(kid)) return this.unknownKid(member, kid, payload);
     try {
       return this.receiver.decrypt(payload).plaintext;
     } catch (err) {
-      const code = err instanceof CryptoError ? err.code : "";
-      if (code === "sframe-unknown-kid") {
-        let recovered: Buffer | null = null;
-        try {
-          recovered = this.tryLazyRatchet(member, kid, payload);
-        } catch (e) {
-          this.log.debug("lazy ratchet failed", { peerId, error: (e as Error).name });
-        }
-        if (recovered) return recovered;
-        this.stats.unknownKey++;
-        this.maybeRequestKey(member, kid);
-        return null;
-      }
+      if (err instanceof CryptoError && err.code === "sframe-unknown-kid") return this.unknownKid(member, kid, payload);
       this.countFailure(member);
       return null;
     }
+  }
+
+  /** A frame under a KID of `member`'s key id space that we hold no key for: ratchet, or ask. */
+  private unknownKid(member: Member, kid: bigint, payload: Uint8Array): Buffer | null {
+    let recovered: Buffer | null = null;
+    try {
+      recovered = this.tryLazyRatchet(member, kid, payload);
+    } catch (e) {
+      this.log.debug("lazy ratchet failed", { peerId: member.peerId, error: (e as Error).name });
+    }
+    if (recovered) return recovered;
+    this.stats.unknownKey++;
+    this.maybeRequestKey(member, kid);
+    return null;
   }
 
   private countFailure(member: Member | undefined): void {

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from "node:events";
 import { randomInt } from "node:crypto";
-import { RTCDtlsTransport, RTCPeerConnection, RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
+import { RTCPeerConnection, RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
 import { parseInvite, InviteParseError, type Invite, type ServerMessage, type TrackMapping } from "../protocol/index.js";
 import { buildPeerConfig, bindAddressFor, keepCandidates, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE } from "../media/rtc-config.js";
 import {
@@ -29,6 +29,7 @@ import { ConnectionError, DeniedError, InviteError, ConclaveError, ExitCode } fr
 import { nullLogger, type Logger } from "../log.js";
 import { SignallingClient } from "./signalling.js";
 import { startDtlsEarly } from "./dtls-start.js";
+import { prepareDtlsCertificate } from "../media/dtls-certificate.js";
 import { ReceiveStats } from "./receive-stats.js";
 import { E2eeSession, type MemberInfo } from "./e2ee.js";
 import { sodiumReady, generateIdentity, type IdentityKeyPair } from "../crypto/index.js";
@@ -238,7 +239,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.wireE2ee();
     // werift makes one DTLS certificate per process, when the first offer is answered (~15 ms):
     // make it now, while the relay admits us and prepares its offer.
-    RTCDtlsTransport.SetupCertificate().catch(() => {});
+    prepareDtlsCertificate().catch(() => {});
     const signalling = new SignallingClient(this.invite.signalling, this.log.child("signalling"), this.options.ca);
     this.signalling = signalling;
     await signalling.connect(Math.min(timeoutMs, 5000));

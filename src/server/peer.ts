@@ -20,6 +20,7 @@ import { StreamSequencer } from "./srtp-protect.js";
 import { OfferQueue } from "./offer-queue.js";
 import { UploadCounter } from "./upload-counter.js";
 import { holdEarlyDtls } from "./dtls-hold.js";
+import { prepareDtlsCertificate } from "../media/dtls-certificate.js";
 
 export type ForwardingMode = "lean" | "generic";
 
@@ -276,6 +277,7 @@ export class RelayPeer {
       // hold up forwarding (or ICE consent answers) for the whole room's renegotiations.
       await this.offers.run(async () => {
         if (this.closed) return;
+        await prepareDtlsCertificate();
         const offer = await this.pc.createOffer();
         await this.pc.setLocalDescription(offer);
         for (const transport of this.pc.dtlsTransports) holdEarlyDtls(transport);

@@ -3,14 +3,16 @@
  * starts (werift would wait a fixed 100 ms), and the relay keeps DTLS records that arrive before its
  * DTLS server exists and hands them over once it does (werift would drop them, and the client would
  * retransmit only after 500 ms). Real werift peers over 127.0.0.1; the hold is also checked alone
- * on a transport stand-in whose events are werift's own Event class.
+ * on a transport stand-in whose events are werift's own Event class. The DTLS certificate's
+ * fingerprint, computed once, is the one werift computes from the certificate.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DtlsClient, Event, RTCPeerConnection, type RTCDtlsTransport } from "werift";
+import { DtlsClient, Event, RTCDtlsTransport, RTCPeerConnection } from "werift";
 import { buildPeerConfig, keepCandidates } from "../../src/media/rtc-config.js";
 import { startDtlsEarly } from "../../src/client/dtls-start.js";
 import { holdEarlyDtls } from "../../src/server/dtls-hold.js";
+import { prepareDtlsCertificate } from "../../src/media/dtls-certificate.js";
 
 test("the relay hands DTLS records that came before its DTLS server to the server once it exists, once, and nothing else", async () => {
   const onData = new Event<[Buffer]>();
@@ -75,4 +77,14 @@ test("a participant's ClientHello leaves as its DTLS transport starts, and the h
     await client.close().catch(() => {});
     await relay.close().catch(() => {});
   }
+});
+
+test("the process's DTLS certificate keeps the fingerprint werift computes from it", async () => {
+  const certificate = await RTCDtlsTransport.SetupCertificate();
+  const computed = certificate.getFingerprints();
+  await prepareDtlsCertificate();
+  await prepareDtlsCertificate();
+  assert.deepEqual(certificate.getFingerprints(), computed);
+  assert.match(computed[0]!.value, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/i);
+  assert.notEqual(certificate.getFingerprints(), certificate.getFingerprints(), "each caller gets its own array");
 });
