@@ -120,6 +120,8 @@ export class RelayPeer {
   private readyTimer: NodeJS.Timeout | undefined;
   private readyWatch: (() => void)[] = [];
   private answerTimer: NodeJS.Timeout | undefined;
+  /** Releases the engine's offer queue held for this newcomer's connection (OfferQueue.holdWhileConnecting). */
+  private releaseConnectHold: (() => void) | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly seenTracks = new WeakSet<object>();
   closed = false;
@@ -164,6 +166,7 @@ export class RelayPeer {
       });
     });
     this.pc.connectionStateChange.subscribe((state) => {
+      if (state === "connected" || state === "failed" || state === "closed") this.releaseConnectHold?.();
       if (state === "connected") {
         this.connected = true;
         this.refreshDownlinks();
@@ -294,6 +297,7 @@ export class RelayPeer {
       }
       this.offered = offered;
       this.hooks.signal(this, { type: "offer", sdp: this.filterSdp(this.pc.localDescription!.sdp), tracks });
+      if (!this.answered && !this.connected) this.releaseConnectHold ??= this.offers.holdWhileConnecting();
       this.answerTimer = setTimeout(() => {
         this.log.warn("peer did not answer the offer in time", { peer: this.id });
         this.hooks.failed(this, "answer-timeout");
@@ -404,6 +408,7 @@ export class RelayPeer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.releaseConnectHold?.();
     clearTimeout(this.answerTimer);
     clearTimeout(this.readyTimer);
     for (const stop of this.readyWatch) stop();
