@@ -463,6 +463,14 @@ function botsChild(): void {
       await Promise.all(Array.from({ length: Math.max(1, args.concurrency) }, lane));
       return bots.length;
     },
+    /** Resolve once no bot is still switching to a fresh key after a leave (at most `timeoutMs`). */
+    settle: async (args: { timeoutMs: number }) => {
+      const started = performance.now();
+      while (bots.some((b) => b.participant.e2ee.rekeyPending) && performance.now() - started < args.timeoutMs) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return { ms: Math.round(performance.now() - started), settled: !bots.some((b) => b.participant.e2ee.rekeyPending) };
+    },
     /** Join one more bot and time it until it has decrypted audio from `publishers` others. */
     timedJoin: async (args: { invite: string; name: string; publishers: number; timeoutMs: number }) => {
       const heard = new Set<string>();
@@ -792,7 +800,13 @@ async function fill(s: Session, from: number, full: number, measureMs: number): 
   };
 }
 
-export async function runJoinTime(participants: number, samples: number): Promise<Record<string, unknown>> {
+/**
+ * Join time at `participants`. `afterLeave`: each join starts as soon as the previous joiner has
+ * left (every member is still switching to a fresh key for that leave, and the newcomer's audio
+ * waits for that switch, ≤ 1 s); otherwise each join waits until the room has settled from the
+ * previous leave (no member switching keys), which is the join the issue's target is about.
+ */
+export async function runJoinTime(participants: number, samples: number, afterLeave = false): Promise<Record<string, unknown>> {
   const session = await openSession({}, BOT_PROCESSES);
   try {
     const [sitters, joiner] = session.bots as [Child, Child];
@@ -811,13 +825,14 @@ export async function runJoinTime(participants: number, samples: number): Promis
     const times: number[] = [];
     let failures = 0;
     for (let i = 0; i < samples; i++) {
+      if (!afterLeave && others > 0) await sitters.request("settle", { timeoutMs: 5000 }, 10_000);
       const r = await joiner.request<{ ms: number | null }>("timedJoin", { invite: session.invite, name: `joiner${i}`, publishers: others, timeoutMs: 15_000 }, 40_000);
       if (r.ms === null) failures++;
       else times.push(r.ms);
     }
     return {
       type: "bench",
-      name: "join-time",
+      name: afterLeave ? "join-time-after-leave" : "join-time",
       participants,
       samples: times.length,
       failures,
@@ -825,7 +840,7 @@ export async function runJoinTime(participants: number, samples: number): Promis
       p95Ms: Math.round(percentile(times, 95)),
       maxMs: Math.round(Math.max(...times)),
       engines: session.engines,
-      definition: "Participant.join start to first decrypted audio from every other publisher",
+      definition: `Participant.join start to first decrypted audio from every other publisher, ${afterLeave ? "right after the previous joiner left" : "into a room settled from the previous leave"}`,
     };
   } finally {
     await closeSession(session);
@@ -1002,6 +1017,8 @@ export async function benchRelay(options: RelayBenchOptions = {}): Promise<Array
   if (only.has("join")) {
     await guarded("join-time-2", async () => emit(await runJoinTime(2, 10)));
     await guarded("join-time-20", async () => emit(await runJoinTime(20, 8)));
+    await guarded("join-time-2-after-leave", async () => emit(await runJoinTime(2, 10, true)));
+    await guarded("join-time-20-after-leave", async () => emit(await runJoinTime(20, 8, true)));
   }
   return results;
 }

@@ -31,8 +31,9 @@ import {
   sealEnvelope,
   openEnvelope,
   generateKxKeyPair,
-  boxTo,
-  openBox,
+  boxSharedKey,
+  boxWith,
+  openBoxWith,
   kidFor,
   splitKid,
   newKeyspace,
@@ -69,6 +70,8 @@ export interface MemberInfo {
 
 interface Member extends MemberInfo {
   kxPublicKey: Uint8Array;
+  /** Our pairwise box key with this member (boxSharedKey), wiped when it leaves. */
+  boxKey: Uint8Array;
   keyspace: number;
   /** Envelope sequence numbers seen from this member (replay window). */
   seqs: SeqWindow;
@@ -150,6 +153,13 @@ const REKEY_ANSWER_INTERVAL_MS = 500;
 const REKEY_GRACE_MS = 1000;
 /** A failed lazy-ratchet candidate is not retried for this long (bounds work per bogus frame). */
 const FAILED_CANDIDATE_BACKOFF_MS = 250;
+/**
+ * A member's safety number (5200 SHA-512 rounds for a key not seen before, ~8 ms) is computed this
+ * long after it joined, one per turn of the event loop, and then announced (`safety-number`), so a
+ * newcomer's first second (keys, answer, first audio from every member) does not wait for 19 of
+ * them. Reading `safetyNumber` earlier computes it on the spot.
+ */
+const SAFETY_NUMBER_DELAY_MS = 1000;
 const NO_RECORDING = "none";
 
 interface HelloBody {
@@ -206,11 +216,26 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
   private readonly departed = new Set<string>();
   private readonly reported = new Set<string>();
   private readonly keyspaceOwner = new Map<number, string>();
-  /** A pending switch to a fresh key (leave): waits for acks or the deadline. */
+  /**
+   * A pending switch to a fresh key (leave): waits for acks or the deadline. `freshGeneration` is
+   * the generation of the fresh random key; joins during the wait ratchet it on to `generation`, and
+   * a member holding any key of that chain can derive the rest (lazy ratchet), so its ack counts.
+   */
   private pendingSwitch:
-    | { generation: number; key: Uint8Array; waiting: Set<string>; timer: NodeJS.Timeout; startedAt: number; reason: "leave" }
+    | {
+        generation: number;
+        freshGeneration: number;
+        key: Uint8Array;
+        waiting: Set<string>;
+        timer: NodeJS.Timeout;
+        startedAt: number;
+        reason: "leave";
+      }
     | undefined;
   private readonly failedCandidates = new Map<bigint, number>();
+  /** Members whose safety number is still to be announced (see SAFETY_NUMBER_DELAY_MS). */
+  private readonly safetyQueue: Member[] = [];
+  private safetyTimer: NodeJS.Timeout | undefined;
   private lastRecording = NO_RECORDING;
   private initialised = false;
   private closed = false;
@@ -259,6 +284,11 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
 
   get suite(): SenderKeySuite {
     return this.options.suite;
+  }
+
+  /** Is a switch to a fresh key (after a leave) waiting for acks? */
+  get rekeyPending(): boolean {
+    return this.pendingSwitch !== undefined;
   }
 
   /** Called once the relay has admitted us: announce ourselves to everyone already there. */
@@ -326,6 +356,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     }
     member.keys.clear();
     member.latestKey = undefined;
+    wipe(member.boxKey);
     for (const kid of this.failedCandidates.keys()) if (splitKid(kid).keyspace === member.keyspace) this.failedCandidates.delete(kid);
     // No switch here: a pending fresh key went to this member too; every caller draws a new one
     // (rotateForLeave), which replaces it and keeps the pending deadline.
@@ -380,7 +411,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     plaintext.writeUInt32BE(this.keyspace, 0);
     plaintext.writeUInt32BE(generation, 4);
     plaintext.set(key, 8);
-    const boxed = boxTo({ recipientPublicKey: member.kxPublicKey, senderSecretKey: this.kx.secretKey, plaintext });
+    const boxed = boxWith({ sharedKey: member.boxKey, plaintext });
     wipe(plaintext);
     member.keyedGeneration = Math.max(member.keyedGeneration, generation);
     if (member.firstKeyedGeneration < 0) member.firstKeyedGeneration = generation;
@@ -523,11 +554,22 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       this.reportIntruder(from, "reused a key id space");
       return;
     }
+    const kxPublicKey = new Uint8Array(Buffer.from(body.kx, "base64url"));
+    let boxKey: Uint8Array;
+    try {
+      boxKey = boxSharedKey({ publicKey: kxPublicKey, secretKey: this.kx.secretKey });
+    } catch {
+      this.stats.rejected++;
+      this.reportIntruder(from, "unusable key-exchange key");
+      return;
+    }
     const timer = this.pending.get(from);
     if (timer) clearTimeout(timer);
     this.pending.delete(from);
     const seqs = new SeqWindow();
     seqs.accept(seq);
+    const ownKey = this.identity.publicKey;
+    let safety: string | undefined;
     const member: Member = {
       peerId: from,
       name: body.name,
@@ -537,9 +579,12 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       identityKey,
       fingerprint: fingerprint(identityKey),
       shortFingerprint: shortFingerprint(identityKey),
-      safetyNumber: safetyNumber(this.identity.publicKey, identityKey),
+      get safetyNumber(): string {
+        return (safety ??= safetyNumber(ownKey, identityKey));
+      },
       joinedAt: Date.now(),
-      kxPublicKey: new Uint8Array(Buffer.from(body.kx, "base64url")),
+      kxPublicKey,
+      boxKey,
       keyspace: body.keyspace,
       seqs,
       stateSeq: seq,
@@ -557,6 +602,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     this.members.set(from, member);
     this.keyspaceOwner.set(body.keyspace, from);
     this.emit("member", publicInfo(member));
+    this.queueSafetyNumber(member);
     if (!body.reply) {
       // A newcomer: tell it who we are, then ratchet our key one step and give it only the new key
       // (it never sees a key we used before it joined).
@@ -586,6 +632,30 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     }
   }
 
+  private queueSafetyNumber(member: Member): void {
+    this.safetyQueue.push(member);
+    this.pumpSafetyNumbers();
+  }
+
+  /** Announce queued safety numbers, each SAFETY_NUMBER_DELAY_MS after its member joined, one per timer turn. */
+  private pumpSafetyNumbers(): void {
+    if (this.safetyTimer || this.closed) return;
+    const next = this.safetyQueue[0];
+    if (!next) return;
+    this.safetyTimer = setTimeout(
+      () => {
+        this.safetyTimer = undefined;
+        const m = this.safetyQueue.shift();
+        if (m && this.members.get(m.peerId) === m && !this.closed) {
+          this.emit("event", { type: "safety-number", peerId: m.peerId, name: m.name, safetyNumber: m.safetyNumber });
+        }
+        this.pumpSafetyNumbers();
+      },
+      Math.max(0, next.joinedAt + SAFETY_NUMBER_DELAY_MS - Date.now()),
+    );
+    this.safetyTimer.unref();
+  }
+
   private ratchetForJoin(newcomer: Member): void {
     const started = Date.now();
     // If a fresh key is waiting for acks, the ratchet goes on from that one; the current key (which
@@ -596,9 +666,14 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       p.generation += 1;
       wipe(p.key);
       p.key = ratcheted;
-      for (const m of this.members.values()) if (m !== newcomer) this.sendKeyTo(m, p.generation, p.key);
+      // The newcomer first: its audio waits for this key. The others hold a key of this chain
+      // (rotateForLeave sent it) and follow the ratchet lazily; only a member that would fall too
+      // far behind (a long burst of joins) gets the new one.
       this.sendKeyTo(newcomer, p.generation, p.key);
-      if (this.mayKey(newcomer)) p.waiting.add(newcomer.peerId);
+      for (const m of this.members.values()) {
+        if (m !== newcomer && p.generation - m.keyedGeneration > LAZY_RATCHET_LIMIT / 2) this.sendKeyTo(m, p.generation, p.key);
+      }
+      // The switch does not wait for the newcomer's ack: it cannot decrypt anything before the switch.
       return;
     }
     const next = ratchetSenderKey(this.sendKey, this.options.suite);
@@ -636,7 +711,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       timer = setTimeout(() => this.switchNow(), this.options.switchTimeoutMs ?? 800);
       timer.unref();
     }
-    this.pendingSwitch = { generation, key, waiting, timer, startedAt: previous?.startedAt ?? now, reason: "leave" };
+    this.pendingSwitch = { generation, freshGeneration: generation, key, waiting, timer, startedAt: previous?.startedAt ?? now, reason: "leave" };
     for (const member of this.members.values()) {
       if (!this.mayKey(member)) continue;
       this.sendKeyTo(member, generation, key);
@@ -670,7 +745,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
   }
 
   private handleKey(member: Member, boxed: Uint8Array): void {
-    const plaintext = openBox({ senderPublicKey: member.kxPublicKey, recipientSecretKey: this.kx.secretKey, data: boxed });
+    const plaintext = openBoxWith({ sharedKey: member.boxKey, data: boxed });
     try {
       if (plaintext.length !== 8 + senderKeyLength(this.options.suite)) throw new CryptoError("malformed", "bad key message length");
       const view = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
@@ -716,7 +791,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       clearTimeout(member.confirmTimer);
       member.confirmTimer = undefined;
     }
-    if (this.pendingSwitch && generation === this.pendingSwitch.generation) {
+    if (this.pendingSwitch && generation >= this.pendingSwitch.freshGeneration && generation <= this.pendingSwitch.generation) {
       this.pendingSwitch.waiting.delete(member.peerId);
       this.maybeSwitch();
     }
@@ -746,7 +821,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
   }
 
   private handleChat(member: Member, boxed: Uint8Array, timeMs: number): void {
-    const plaintext = openBox({ senderPublicKey: member.kxPublicKey, recipientSecretKey: this.kx.secretKey, data: boxed });
+    const plaintext = openBoxWith({ sharedKey: member.boxKey, data: boxed });
     const text = Buffer.from(plaintext).toString("utf8").slice(0, 4000);
     this.emit("event", { type: "chat", from: member.peerId, name: member.name, text, sentAt: new Date(timeMs).toISOString() });
   }
@@ -801,25 +876,30 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       this.stats.unknownKey++;
       return null;
     }
+    // A KID we hold no key for is common around joins and leaves (a key on its way, a ratchet to
+    // follow): handle it without the receiver throwing (an Error per frame, stack trace included).
+    if (!this.receiver.hasKey(kid)) return this.unknownKid(member, kid, payload);
     try {
       return this.receiver.decrypt(payload).plaintext;
     } catch (err) {
-      const code = err instanceof CryptoError ? err.code : "";
-      if (code === "sframe-unknown-kid") {
-        let recovered: Buffer | null = null;
-        try {
-          recovered = this.tryLazyRatchet(member, kid, payload);
-        } catch (e) {
-          this.log.debug("lazy ratchet failed", { peerId, error: (e as Error).name });
-        }
-        if (recovered) return recovered;
-        this.stats.unknownKey++;
-        this.maybeRequestKey(member, kid);
-        return null;
-      }
+      if (err instanceof CryptoError && err.code === "sframe-unknown-kid") return this.unknownKid(member, kid, payload);
       this.countFailure(member);
       return null;
     }
+  }
+
+  /** A frame under a KID of `member`'s key id space that we hold no key for: ratchet, or ask. */
+  private unknownKid(member: Member, kid: bigint, payload: Uint8Array): Buffer | null {
+    let recovered: Buffer | null = null;
+    try {
+      recovered = this.tryLazyRatchet(member, kid, payload);
+    } catch (e) {
+      this.log.debug("lazy ratchet failed", { peerId: member.peerId, error: (e as Error).name });
+    }
+    if (recovered) return recovered;
+    this.stats.unknownKey++;
+    this.maybeRequestKey(member, kid);
+    return null;
   }
 
   private countFailure(member: Member | undefined): void {
@@ -904,7 +984,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     if (this.closed || !this.initialised) return;
     const bytes = Buffer.from(text.slice(0, 4000), "utf8");
     for (const member of this.members.values()) {
-      const boxed = boxTo({ recipientPublicKey: member.kxPublicKey, senderSecretKey: this.kx.secretKey, plaintext: bytes });
+      const boxed = boxWith({ sharedKey: member.boxKey, plaintext: bytes });
       this.sendEnvelope(EnvelopeType.chat, boxed, member.peerId);
     }
   }
@@ -925,6 +1005,8 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     for (const timer of this.pending.values()) clearTimeout(timer);
     this.pending.clear();
     this.stash.clear();
+    clearTimeout(this.safetyTimer);
+    this.safetyQueue.length = 0;
     if (this.pendingSwitch) {
       clearTimeout(this.pendingSwitch.timer);
       wipe(this.pendingSwitch.key);
@@ -935,6 +1017,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       for (const key of m.keys.values()) wipe(key);
       m.keys.clear();
       m.latestKey = undefined;
+      wipe(m.boxKey);
     }
     if (!this.initialised) return;
     wipe(this.sendKey);
@@ -954,7 +1037,9 @@ function publicInfo(m: Member): MemberInfo {
     identityKey: m.identityKey,
     fingerprint: m.fingerprint,
     shortFingerprint: m.shortFingerprint,
-    safetyNumber: m.safetyNumber,
+    get safetyNumber(): string {
+      return m.safetyNumber;
+    },
     joinedAt: m.joinedAt,
   };
 }

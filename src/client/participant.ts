@@ -33,6 +33,8 @@ import {
 import { ConnectionError, DeniedError, InviteError, ConclaveError, ExitCode } from "../errors.js";
 import { nullLogger, type Logger } from "../log.js";
 import { SignallingClient } from "./signalling.js";
+import { startDtlsEarly } from "./dtls-start.js";
+import { prepareDtlsCertificate } from "../media/dtls-certificate.js";
 import { ReceiveStats } from "./receive-stats.js";
 import { E2eeSession, type MemberInfo } from "./e2ee.js";
 import { sodiumReady, generateIdentity, type IdentityKeyPair } from "../crypto/index.js";
@@ -252,6 +254,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private async establish(timeoutMs: number): Promise<void> {
     await this.e2ee.init();
     this.wireE2ee();
+    // werift makes one DTLS certificate per process, when the first offer is answered (~15 ms):
+    // make it now, while the relay admits us and prepares its offer.
+    prepareDtlsCertificate().catch(() => {});
     const signalling = new SignallingClient(this.invite.signalling, this.log.child("signalling"), this.options.ca);
     this.signalling = signalling;
     await signalling.connect(Math.min(timeoutMs, 5000));
@@ -411,7 +416,6 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         role: m.role,
         noRecord: m.noRecord,
       });
-      this.emitEvent({ type: "safety-number", peerId: m.peerId, name: m.name, safetyNumber: m.safetyNumber });
     });
     this.e2ee.on("event", (event) => this.emitEvent(event));
   }
@@ -505,6 +509,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       if (t.kind === "video") this.videoPublishers.add(t.peerId);
     }
     await pc.setRemoteDescription({ type: "offer", sdp });
+    for (const transport of pc.dtlsTransports) startDtlsEarly(transport);
     for (const transceiver of pc.getTransceivers()) {
       const mid = transceiver.mid;
       if (mid === null) continue;

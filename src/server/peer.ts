@@ -31,6 +31,8 @@ import { SrtpInput } from "./srtp-input.js";
 import { StreamSequencer } from "./srtp-protect.js";
 import { OfferQueue } from "./offer-queue.js";
 import { UploadCounter } from "./upload-counter.js";
+import { holdEarlyDtls } from "./dtls-hold.js";
+import { prepareDtlsCertificate } from "../media/dtls-certificate.js";
 
 export type ForwardingMode = "lean" | "generic";
 
@@ -147,6 +149,8 @@ export class RelayPeer {
   private readyTimer: NodeJS.Timeout | undefined;
   private readyWatch: (() => void)[] = [];
   private answerTimer: NodeJS.Timeout | undefined;
+  /** Releases the engine's offer queue held for this newcomer's connection (OfferQueue.holdWhileConnecting). */
+  private releaseConnectHold: (() => void) | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly seenTracks = new WeakSet<object>();
   /** The lean receive path of the audio upload, once it has taken over (lean mode). */
@@ -204,6 +208,7 @@ export class RelayPeer {
       });
     });
     this.pc.connectionStateChange.subscribe((state) => {
+      if (state === "connected" || state === "failed" || state === "closed") this.releaseConnectHold?.();
       if (state === "connected") {
         this.connected = true;
         this.watchFeedback();
@@ -338,8 +343,10 @@ export class RelayPeer {
       // hold up forwarding (or ICE consent answers) for the whole room's renegotiations.
       await this.offers.run(async () => {
         if (this.closed) return;
+        await prepareDtlsCertificate();
         const offer = await this.pc.createOffer();
         await this.pc.setLocalDescription(offer);
+        for (const transport of this.pc.dtlsTransports) holdEarlyDtls(transport);
       }, !this.answered);
       if (this.closed) return;
       const tracks: TrackMapping[] = [];
@@ -353,6 +360,7 @@ export class RelayPeer {
       }
       this.offered = offered;
       this.hooks.signal(this, { type: "offer", sdp: this.filterSdp(this.pc.localDescription!.sdp), tracks });
+      if (!this.answered && !this.connected) this.releaseConnectHold ??= this.offers.holdWhileConnecting();
       this.answerTimer = setTimeout(() => {
         this.log.warn("peer did not answer the offer in time", { peer: this.id });
         this.hooks.failed(this, "answer-timeout");
@@ -512,6 +520,7 @@ export class RelayPeer {
     if (this.closed) return;
     this.closed = true;
     this.uploadInput?.detach();
+    this.releaseConnectHold?.();
     clearTimeout(this.answerTimer);
     clearTimeout(this.readyTimer);
     for (const stop of this.readyWatch) stop();

@@ -309,6 +309,31 @@ describe("E2EE session: membership and keys", () => {
     assertAllHear(room);
   });
 
+  it("a newcomer during a leave switch: the switch waits for the members' acks only, who follow the ratchet without a second key", async () => {
+    const room = new MemoryRoom();
+    const a = await room.join("a", { switchTimeoutMs: 5000 });
+    const b = await room.join("b");
+    const c = await room.join("c");
+    const d = await room.join("d");
+    room.flush();
+    room.leave(d.id); // a's fresh key to b and c is queued, not delivered yet
+    const early = a.s.encrypt(opus(1)); // still under the key d held
+    assert.ok(a.s.rekeyPending);
+    // n joins while a waits; n's acks never reach a.
+    room.tap = (w) => (w.from === n.id && w.type === EnvelopeType.ack ? "drop" : "deliver");
+    const n = await room.join("n");
+    const logged = room.log.length;
+    room.flush();
+    const keysFromA = room.log.slice(logged).filter((w) => w.from === a.id && w.type === EnvelopeType.key);
+    assert.deepEqual(keysFromA.map((w) => w.to).sort(), [b.id, c.id, n.id].sort(), "one key each from a: the fresh one to b and c, its ratchet to n");
+    const switched = room.eventsOf(a.id, "key-rotated").filter((e) => (e as { reason: string }).reason === "leave");
+    assert.equal(switched.length, 1, "a switched on b's and c's acks of the fresh key, without n's");
+    assert.equal(a.s.rekeyPending, false);
+    for (const p of [b, c, n]) assert.ok(p.s.decrypt(a.id, a.s.encrypt(opus(2))), "every member decrypts a after the switch");
+    assert.equal(ringDecrypts(keyRingFrom(n.s.exportReceiveKeysForTest(), 4), 4, early, true), false, "n opened a frame sent before it joined");
+    for (const p of [b, c, n]) assert.equal(p.s.stats.decryptFailures, 0);
+  });
+
   it("a lost key message is recovered with a key request", async () => {
     const room = new MemoryRoom();
     const a = await room.join("a", { switchTimeoutMs: 50 });

@@ -2,7 +2,10 @@ import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import {
+  boxSharedKey,
   boxTo,
+  boxWith,
+  openBoxWith,
   concatBytes,
   CryptoError,
   deriveRoomKeys,
@@ -253,5 +256,37 @@ describe("pairwise boxes (X25519 + XSalsa20-Poly1305)", () => {
       () => boxTo({ recipientPublicKey: new Uint8Array(32), senderSecretKey: a.secretKey, plaintext: utf8("x") }),
       code("box-failed"),
     );
+    assert.throws(() => boxSharedKey({ publicKey: new Uint8Array(32), secretKey: a.secretKey }), code("box-failed"));
+  });
+
+  it("a precomputed pairwise key (beforenm) boxes and opens exactly what boxTo/openBox do, both ways", () => {
+    const a = generateKxKeyPair();
+    const b = generateKxKeyPair();
+    const ab = boxSharedKey({ publicKey: b.publicKey, secretKey: a.secretKey });
+    const ba = boxSharedKey({ publicKey: a.publicKey, secretKey: b.secretKey });
+    assert.deepEqual(ab, ba, "both ends derive the same key");
+    const secret = s.randombytes_buf(40);
+    const boxed = boxWith({ sharedKey: ab, plaintext: secret });
+    assert.equal(boxed.length, 24 + 16 + 40);
+    assert.deepEqual(openBox({ senderPublicKey: a.publicKey, recipientSecretKey: b.secretKey, data: boxed }), secret);
+    const classic = boxTo({ recipientPublicKey: a.publicKey, senderSecretKey: b.secretKey, plaintext: secret });
+    assert.deepEqual(openBoxWith({ sharedKey: ab, data: classic }), secret);
+    const c = generateKxKeyPair();
+    const ac = boxSharedKey({ publicKey: c.publicKey, secretKey: a.secretKey });
+    assert.throws(() => openBoxWith({ sharedKey: ac, data: boxed }), code("box-failed"));
+    for (const i of [0, 23, 24, 39, boxed.length - 1]) {
+      const t = boxed.slice();
+      t[i]! ^= 1;
+      assert.throws(() => openBoxWith({ sharedKey: ba, data: t }), code("box-failed"));
+    }
+    assert.throws(() => openBoxWith({ sharedKey: ba, data: boxed.subarray(0, 39) }), code("box-failed"));
+  });
+
+  it("nonces do not repeat", () => {
+    const a = generateKxKeyPair();
+    const k = boxSharedKey({ publicKey: generateKxKeyPair().publicKey, secretKey: a.secretKey });
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) seen.add(Buffer.from(boxWith({ sharedKey: k, plaintext: utf8("x") }).subarray(0, 24)).toString("hex"));
+    assert.equal(seen.size, 200);
   });
 });
