@@ -3,7 +3,7 @@
  * that can drop, replay, reorder and inject envelopes. The same properties are checked end to end
  * over a real relay in test/e2e/e2ee.test.ts and test/e2e/evil-relay.test.ts.
  */
-import { describe, it, before } from "node:test";
+import { describe, it, before, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { E2eeSession, type E2eeOptions } from "../../src/client/e2ee.js";
@@ -147,6 +147,21 @@ function assertAllHear(room: MemoryRoom, except: (from: string, to: string) => b
   }
 }
 
+/**
+ * From now on the test's setTimeout and Date run on a virtual clock that only `advance` moves, so
+ * deadlines are tested exactly, however busy the machine is. Timers set before stay real.
+ */
+function virtualClock(t: TestContext): { advance(ms: number): Promise<void> } {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
+  return {
+    advance: async (ms) => {
+      t.mock.timers.tick(ms);
+      // Let promise callbacks started by the timers run (setImmediate stays real).
+      await new Promise((r) => setImmediate(r));
+    },
+  };
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -265,7 +280,7 @@ describe("E2EE session: membership and keys", () => {
     assertAllHear(room);
   });
 
-  it("P5: a switch whose acks never come happens at the deadline, even with a second leave in between", async () => {
+  it("P5: a switch whose acks never come happens at the deadline, even with a second leave in between", async (t) => {
     const room = new MemoryRoom();
     const a = await room.join("a", { switchTimeoutMs: 400 });
     const b = await room.join("b");
@@ -273,17 +288,21 @@ describe("E2EE session: membership and keys", () => {
     const d = await room.join("d");
     room.flush();
     room.tap = (w) => (w.type === EnvelopeType.ack ? "drop" : "deliver");
-    const started = Date.now();
+    const clock = virtualClock(t);
     room.leave(d.id);
     room.flush();
-    await sleep(300);
+    await clock.advance(300);
     room.leave(c.id); // the second leave must not push the deadline back (to 300 + 400 ms)
     room.flush();
-    await sleep(350);
-    const rotated = room.eventsOf(a.id, "key-rotated").filter((e) => (e as { reason: string }).reason === "leave");
-    assert.equal(rotated.length, 1, "one switch for the burst");
-    assert.ok(Date.now() - started < 1000);
-    assert.ok((rotated[0] as { tookMs: number }).tookMs <= 600, `tookMs ${(rotated[0] as { tookMs: number }).tookMs}`);
+    const leaveSwitches = (): unknown[] => room.eventsOf(a.id, "key-rotated").filter((e) => (e as { reason: string }).reason === "leave");
+    await clock.advance(99);
+    assert.equal(leaveSwitches().length, 0, "no switch before the deadline (acks never come)");
+    await clock.advance(1);
+    const rotated = leaveSwitches();
+    assert.equal(rotated.length, 1, "one switch for the burst, at the first leave's deadline");
+    assert.equal((rotated[0] as { tookMs: number }).tookMs, 400);
+    await clock.advance(1000);
+    assert.equal(leaveSwitches().length, 1, "no second switch for the second leave");
     room.tap = () => "deliver";
     assert.ok(b.s.decrypt(a.id, a.s.encrypt(opus(1))), "b got the key of the second leave");
   });
@@ -334,7 +353,7 @@ describe("E2EE session: membership and keys", () => {
     for (const p of [b, c, n]) assert.equal(p.s.stats.decryptFailures, 0);
   });
 
-  it("a lost key message is recovered with a key request", async () => {
+  it("a lost key message is recovered with a key request", async (t) => {
     const room = new MemoryRoom();
     const a = await room.join("a", { switchTimeoutMs: 50 });
     const b = await room.join("b");
@@ -342,9 +361,10 @@ describe("E2EE session: membership and keys", () => {
     room.flush();
     // The relay drops a's fresh key to b on c's leave.
     room.tap = (w) => (w.from === a.id && w.to === b.id && w.type === EnvelopeType.key ? "drop" : "deliver");
+    const clock = virtualClock(t);
     room.leave(c.id);
     room.flush();
-    await sleep(80); // a switches at its deadline without b's ack
+    await clock.advance(50); // a switches at its deadline without b's ack
     room.tap = () => "deliver";
     const frame = a.s.encrypt(opus(1));
     assert.equal(b.s.decrypt(a.id, frame), null);
@@ -357,7 +377,7 @@ describe("E2EE session: membership and keys", () => {
     assert.equal(b.s.stats.decryptFailures, 0);
   });
 
-  it("a member that declined recording never keys a recorder; everyone is told who records and who declined", async () => {
+  it("a member that declined recording never keys a recorder; everyone is told who records and who declined", async (t) => {
     const room = new MemoryRoom();
     const a = await room.join("a");
     const shy = await room.join("shy", { noRecord: true });
@@ -377,9 +397,10 @@ describe("E2EE session: membership and keys", () => {
     // A leave: the fresh key still skips the recorder.
     const other = await room.join("other");
     room.flush();
+    const clock = virtualClock(t);
     room.leave(other.id);
     room.flush();
-    await sleep(900);
+    await clock.advance(800); // the switch deadline: the fresh key is in use
     assert.equal(rec.s.decrypt(shy.id, shy.s.encrypt(opus(2))), null);
     // The recorder leaves: every member hears that no one records any more.
     room.leave(rec.id);
@@ -492,7 +513,7 @@ describe("E2EE session: bad input is dropped and counted, never thrown, never pl
     assertAllHear(room);
   });
 
-  it("a replayed hello of a member a newcomer never met is dropped when it never acknowledges a key", async () => {
+  it("a replayed hello of a member a newcomer never met is dropped when it never acknowledges a key", async (t) => {
     const room = new MemoryRoom();
     await room.join("a");
     const gone = await room.join("gone");
@@ -503,11 +524,14 @@ describe("E2EE session: bad input is dropped and counted, never thrown, never pl
     // n never saw `gone`; the relay replays gone's broadcast hello to it.
     const n = await room.join("n", { confirmTimeoutMs: 100 });
     room.flush();
+    const clock = virtualClock(t);
     n.s.onPeerJoined(gone.id);
     room.inject(n.id, gone.id, goneHello.data);
     room.flush(); // n's reply and key go to a session that no longer exists
     assert.ok(n.s.members.has(gone.id));
-    await sleep(200);
+    await clock.advance(99);
+    assert.ok(n.s.members.has(gone.id), "not before the confirmation deadline");
+    await clock.advance(1);
     assert.ok(!n.s.members.has(gone.id), "the ghost was dropped");
     assert.ok(room.eventsOf(n.id, "intruder").some((e) => (e as { peerId: string }).peerId === gone.id));
     room.flush();
