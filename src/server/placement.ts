@@ -83,34 +83,41 @@ export function joinCost(costs: readonly number[], newcomer: number): number {
   return sum + newcomer * costs.length;
 }
 
-/** Weight of the latest second in a video publisher's smoothed rate. */
-const VIDEO_RATE_SMOOTHING = 0.5;
+/** Seconds a video publisher's rate is averaged over: whole keyframe intervals of 1, 2 or 4 s. */
+export const VIDEO_RATE_WINDOW = 4;
 
 /**
- * The video packet rate a publisher counts for, from the per-second counts its engine reports.
- * The first report with video covers a partial second, so until a second full one arrives the
- * publisher counts at least DEFAULT_VIDEO_PACKETS_PER_SECOND. After that: the highest rate,
- * smoothed over a couple of seconds, it has reached, so a stream that pauses or dips (a static
- * scene, a stalled encoder) does not hand its share to newcomers, as muting does not for audio.
+ * The video packet rate a publisher counts for, from the per-second rates its engine reports.
+ * The first report with video covers a partial second, so until a full one arrives the publisher
+ * counts at least DEFAULT_VIDEO_PACKETS_PER_SECOND. Then the mean of the full seconds so far, and
+ * from VIDEO_RATE_WINDOW of them on, the highest mean over VIDEO_RATE_WINDOW seconds it has reached
+ * (a keyframe makes one second bigger than the next): a stream that pauses or dips (a static scene,
+ * unpublished video) does not hand its share to newcomers, as muting does not for audio.
  */
 export class VideoRate {
   private reports = 0;
   private first = 0;
-  private smoothed = 0;
+  private readonly window: number[] = [];
   private peak = 0;
 
   /** One engine report: video packets per second received from the publisher since the previous one. */
   report(packetsPerSecond: number): void {
-    if (!(packetsPerSecond >= 0)) return;
+    if (!(packetsPerSecond >= 0) || !Number.isFinite(packetsPerSecond)) return;
     if (this.reports === 0) {
       if (packetsPerSecond === 0) return;
-      this.reports = 1;
       this.first = packetsPerSecond;
-      return;
+    } else {
+      this.window.push(packetsPerSecond);
+      if (this.window.length > VIDEO_RATE_WINDOW) this.window.shift();
+      if (this.window.length === VIDEO_RATE_WINDOW) this.peak = Math.max(this.peak, this.mean());
     }
-    this.smoothed = this.reports === 1 ? packetsPerSecond : this.smoothed + VIDEO_RATE_SMOOTHING * (packetsPerSecond - this.smoothed);
     this.reports++;
-    this.peak = Math.max(this.peak, this.smoothed);
+  }
+
+  private mean(): number {
+    let sum = 0;
+    for (const x of this.window) sum += x;
+    return sum / this.window.length;
   }
 
   /** Has sent video. */
@@ -122,7 +129,7 @@ export class VideoRate {
   estimate(fallback = DEFAULT_VIDEO_PACKETS_PER_SECOND): number {
     if (this.reports === 0) return fallback;
     if (this.reports === 1) return Math.max(fallback, this.first);
-    return Math.round(this.peak);
+    return Math.round(this.window.length < VIDEO_RATE_WINDOW ? this.mean() : this.peak);
   }
 }
 

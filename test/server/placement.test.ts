@@ -16,6 +16,7 @@ import {
   DEFAULT_VIDEO_PACKETS_PER_SECOND,
   PLACEMENT_SLACK_PPS,
   VIDEO_PACKET_COST,
+  VIDEO_RATE_WINDOW,
 } from "../../src/server/placement.js";
 
 test("a room of n forwards n×(n−1)×50 packets/s", () => {
@@ -86,7 +87,8 @@ test("a limit that fits audio members but not a video publisher", () => {
   assert.ok(roomCost(room) + joinCost(room, newcomerVideo) > limit);
 });
 
-test("a video publisher's rate: the default until measured over a full second, then its highest smoothed rate", () => {
+test("a video publisher's rate: the default until measured over a full second, then the highest 4-second mean", () => {
+  assert.equal(VIDEO_RATE_WINDOW, 4);
   const r = new VideoRate();
   assert.equal(r.started, false);
   assert.equal(r.estimate(), DEFAULT_VIDEO_PACKETS_PER_SECOND, "before any video");
@@ -98,15 +100,24 @@ test("a video publisher's rate: the default until measured over a full second, t
   r.report(60);
   assert.equal(r.estimate(), 60, "the first full second is the estimate");
   r.report(80);
-  assert.equal(r.estimate(), 70, "then smoothed");
+  assert.equal(r.estimate(), 70, "then the mean");
+  // Keyframe seconds and the seconds between: the 4-second mean, not the peak second.
+  r.report(100);
+  r.report(60);
+  assert.equal(r.estimate(), 75);
+  r.report(100);
+  assert.equal(r.estimate(), 85);
+  r.report(60);
   r.report(0);
   r.report(0);
-  assert.equal(r.estimate(), 70, "a pause does not lower it");
+  r.report(0);
+  assert.equal(r.estimate(), 85, "a pause does not lower it");
   const big = new VideoRate();
   big.report(400);
   assert.equal(big.estimate(), 400, "a first second above the default counts as measured");
   big.report(Number.NaN);
   big.report(-5);
+  big.report(Number.POSITIVE_INFINITY);
   assert.equal(big.estimate(), 400, "nonsense is ignored");
 });
 
