@@ -136,11 +136,15 @@ export async function benchVideoAdmission(): Promise<Array<Record<string, unknow
     const joinMs = Date.now() - started;
     const estimate = (await relay.request<RelaySample>("sample", undefined, 10_000)) as RelaySample;
     // Every bot receives the camera and the other bots' audio.
+    let complete = true;
     await waitUntil(
       async () => (await sampleAll(relay, bots)).bots.every((b) => b.receivers.every((r) => r.streams >= admitted)),
       60_000,
       "every bot to receive every stream",
-    ).catch((err: Error) => process.stderr.write(`[video-admission] ${err.message}\n`));
+    ).catch((err: Error) => {
+      complete = false;
+      process.stderr.write(`[video-admission] ${err.message}\n`);
+    });
     await new Promise((r) => setTimeout(r, 2000));
     const withVideo = await measure(relay, bots, MEASURE_MS);
     const framesSent = await video.request<number>("pause", undefined, 10_000);
@@ -164,6 +168,9 @@ export async function benchVideoAdmission(): Promise<Array<Record<string, unknow
         refusedWith,
         joinAllMs: joinMs,
         joinRetries: retries,
+        /** Every bot received every stream before the measurements (false: a broken room, figures not valid). */
+        roomComplete: complete,
+        participantsMeasured: withVideo.sample.relay.participants,
         estimatedPps: estimate.estimatedPps,
         estimatedVideoPps: estimate.estimatedVideoPps,
         framesSent,
