@@ -161,6 +161,8 @@ export interface RelaySample {
   participants: number;
   refused: number;
   estimatedPps: number;
+  /** The video part of the admission estimate, video packets/s (not weighted). */
+  estimatedVideoPps: number;
   engineLoads: number[];
   /** Packets resent in answer to subscribers' NACKs. */
   retransmitted: number;
@@ -206,6 +208,7 @@ function relayChild(): void {
         participants: s.participants,
         refused: s.refusedJoins,
         estimatedPps: s.estimatedPacketsPerSecond,
+        estimatedVideoPps: s.estimatedVideoPacketsPerSecond,
         engineLoads: s.perEngine.map((e) => e.load),
         retransmitted: s.retransmittedPackets,
       };

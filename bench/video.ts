@@ -32,13 +32,13 @@ const BITRATE_KBPS = 1500;
 const LOOP_FRAMES = 120;
 const KEYFRAME_INTERVAL_MS = 2000;
 
-interface EncodedFrame {
+export interface EncodedFrame {
   data: Uint8Array;
   keyframe: boolean;
 }
 
 /** Encode LOOP_FRAMES of 720p testsrc with the project's VideoSource (real ffmpeg, libvpx). */
-async function encodeLoop(): Promise<EncodedFrame[]> {
+export async function encodeLoop(): Promise<EncodedFrame[]> {
   const ffmpeg = resolveFfmpeg().path;
   const source = await VideoSource.open(parseVideoSource("testsrc"), {
     ffmpeg,
@@ -111,6 +111,11 @@ function videoChild(): void {
       tick();
       timer = setInterval(tick, 1000 / FPS / 2);
       return true;
+    },
+    /** Stop sending video (the publisher stays in the room). */
+    pause: async () => {
+      clearInterval(timer);
+      return sentFrames;
     },
     sample: async (): Promise<VideoSample> => {
       const stats = publisher?.statsEvent();

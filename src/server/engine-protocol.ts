@@ -88,8 +88,11 @@ export type EngineEvent =
   | { ev: "peer-failed"; peerId: string; reason: string }
   /** A subscriber here wants a keyframe from `publisherId`, hosted on another engine. */
   | { ev: "keyframe"; publisherId: string }
-  /** Every second: counters, and the peers that sent audio since the previous report. */
-  | { ev: "load"; stats: EngineStats; publishing: string[] }
+  /**
+   * Every second: counters, the peers that sent audio since the previous report, and the video
+   * upload rate (packets/s since the previous report, 0 if none) of every peer that joined with video.
+   */
+  | { ev: "load"; stats: EngineStats; publishing: string[]; video: { peerId: string; packetsPerSecond: number }[] }
   | { ev: "stats"; requestId: number; stats: EngineStats }
   | { ev: "closed"; requestId: number }
   /** Serialized upload RTP packets (only with `tap`). */

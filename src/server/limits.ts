@@ -1,5 +1,6 @@
 /** Relay limits: every one configurable, each with a safe default (docs/operations.md). */
 import { availableParallelism } from "node:os";
+import { VIDEO_PACKET_COST } from "./placement.js";
 
 /**
  * Forwarded audio packets per second the default admission limit allows per core: under half of
@@ -16,13 +17,21 @@ export interface RelayLimits {
   /** Participants across the relay: the capacity it admits before refusing new joins. */
   maxParticipants: number;
   /**
-   * Forwarded audio packets per second the relay admits, estimated as Σ over rooms of
-   * n×(n−1)×50 (everyone publishes, everyone receives everyone; ./placement.ts). A join that would
-   * take the estimate past this is refused with `overloaded`, so the calls already carried keep
-   * their CPU. Default: ADMITTED_PACKETS_PER_SECOND_PER_CORE per core, for up to 8 cores
-   * (80,000 on 2 cores: one room of 40, everyone publishing).
+   * Forwarded packets per second the relay admits, in audio-packet equivalents (a forwarded video
+   * packet counts `videoPacketCost`), estimated as Σ over rooms of Σ per member of
+   * (50 if it publishes audio + its video packets/s × videoPacketCost) × (members − 1)
+   * (./placement.ts). A join that would take the estimate past this is refused with `overloaded`,
+   * so the calls already carried keep their CPU. Default: ADMITTED_PACKETS_PER_SECOND_PER_CORE per
+   * core, for up to 8 cores (80,000 on 2 cores: one audio room of 40, everyone publishing; or one
+   * 720p video publisher and 35 audio publishers).
    */
   maxForwardedPacketsPerSecond: number;
+  /**
+   * What one forwarded video packet counts for in `maxForwardedPacketsPerSecond`, in audio packets
+   * (VIDEO_PACKET_COST, 3: a ~1,100-byte video packet costs the relay 2–4× a ~100-byte audio packet,
+   * bench/README.md). Also used by placement.
+   */
+  videoPacketCost: number;
   /**
    * Event-loop utilisation (0..1, smoothed over a few seconds) of the busiest media engine above
    * which joins are refused with `overloaded`: a guard for machines slower or busier than the packet
@@ -58,6 +67,7 @@ export const defaultLimits: RelayLimits = {
   maxParticipantsPerRoom: 50,
   maxParticipants: 200,
   maxForwardedPacketsPerSecond: ADMITTED_PACKETS_PER_SECOND_PER_CORE * Math.min(Math.max(1, availableParallelism()), 8),
+  videoPacketCost: VIDEO_PACKET_COST,
   maxEngineLoad: 0.9,
   maxMessageBytes: 256 * 1024,
   messagesPerSecond: 50,

@@ -57,6 +57,9 @@ export class MediaEngine {
   private goneExpected = 0;
   private goneLean = { packets: 0, dropped: 0 };
   private goneRepaired = 0;
+  /** Video upload packets forwarded per publisher (peer id) since the last load report. */
+  private videoUploads = new Map<string, number>();
+  private lastLoadReport = performance.now();
   private eluMark: EventLoopUtilization = performance.eventLoopUtilization();
   private load = 0;
   private readonly loadTimer: NodeJS.Timeout;
@@ -96,7 +99,16 @@ export class MediaEngine {
           publishing.push(peer.id);
         }
       }
-      this.host.emit({ ev: "load", stats: this.stats(), publishing });
+      // Video packet rate of every peer that joined with video (0 when it sent none): admission.
+      const now = performance.now();
+      const seconds = Math.max(0.001, (now - this.lastLoadReport) / 1000);
+      this.lastLoadReport = now;
+      const video: { peerId: string; packetsPerSecond: number }[] = [];
+      for (const peer of this.peers.values()) {
+        if (peer.video) video.push({ peerId: peer.id, packetsPerSecond: Math.round((this.videoUploads.get(peer.id) ?? 0) / seconds) });
+      }
+      this.videoUploads.clear();
+      this.host.emit({ ev: "load", stats: this.stats(), publishing, video });
     }, LOAD_INTERVAL_MS);
     this.loadTimer.unref();
   }
@@ -267,6 +279,7 @@ export class MediaEngine {
     // Never forward the same sequence number twice (a duplicate or late packet): see StreamSequencer.
     const seq = (kind === "audio" ? peer.audioSequence : peer.videoSequence).next(sequenceNumber);
     if (seq < 0) return;
+    if (kind === "video") this.videoUploads.set(peer.id, (this.videoUploads.get(peer.id) ?? 0) + 1);
     if (this.fanoutDirty) this.rebuildFanout();
     this.forwardLocal(peer.id, kind, marker, seq, timestamp, payload);
     const links = this.roomLinks.get(peer.roomId);

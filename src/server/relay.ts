@@ -25,7 +25,7 @@ import { defaultLimits, type RelayLimits } from "./limits.js";
 import { EnginePool } from "./engine-pool.js";
 import type { EngineEvent, EngineStats } from "./engine-protocol.js";
 import type { ForwardingMode } from "./peer.js";
-import { AUDIO_PACKETS_PER_SECOND, PUBLISHER_GRACE_MS, choosePlacement, roomPacketRate, spreadPlacement } from "./placement.js";
+import { DEFAULT_VIDEO_PACKETS_PER_SECOND, PUBLISHER_GRACE_MS, VideoRate, choosePlacement, joinCost, roomCost, spreadPlacement, streamCost } from "./placement.js";
 
 export type { ForwardingMode } from "./peer.js";
 
@@ -90,6 +90,8 @@ interface Member {
   videoReceive: Set<VideoCodecName>;
   /** Has sent audio (engines report it); see isPublisher. */
   published: boolean;
+  /** Its measured video upload rate (engines report it; with `video` only); see videoRateOf. */
+  videoRate: VideoRate;
   joinedAt: number;
   closed: boolean;
 }
@@ -110,8 +112,14 @@ export interface RelayStats {
   protocolErrors: number;
   /** Media engines (worker threads, or 1 in the main thread). */
   engines: number;
-  /** Admission estimate of forwarded packets/s: publishers × (members − 1) × 50 per room (./placement.ts). */
+  /**
+   * Admission estimate, in audio-packet equivalents per second (the unit of
+   * `limits.maxForwardedPacketsPerSecond`): Σ over rooms of Σ per member of (50 if it publishes audio
+   * + its video packets/s × `limits.videoPacketCost`) × (members − 1) (./placement.ts).
+   */
   estimatedPacketsPerSecond: number;
+  /** The video part of that estimate in video packets per second (not weighted): Σ video packets/s × (members − 1). */
+  estimatedVideoPacketsPerSecond: number;
   /** Upload packets received, and missing by sequence number, across engines. */
   receivedPackets: number;
   uploadLost: number;
@@ -153,6 +161,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     protocolErrors: 0,
     engines: 0,
     estimatedPacketsPerSecond: 0,
+    estimatedVideoPacketsPerSecond: 0,
     receivedPackets: 0,
     uploadLost: 0,
     uploadExpected: 0,
@@ -381,6 +390,10 @@ export class Relay extends EventEmitter<RelayEvents> {
           const member = this.members.get(id);
           if (member && member.engine === engine) member.published = true;
         }
+        for (const { peerId, packetsPerSecond } of event.video) {
+          const member = this.members.get(peerId);
+          if (member && member.engine === engine) member.videoRate.report(packetsPerSecond);
+        }
         this.updateStats();
         this.absorb(this.pool?.loads ?? []);
         return;
@@ -406,20 +419,37 @@ export class Relay extends EventEmitter<RelayEvents> {
     return m.published || now - m.joinedAt < PUBLISHER_GRACE_MS;
   }
 
-  private publishersIn(room: Room | undefined, now = Date.now()): number {
-    let p = 0;
-    for (const m of room?.members.values() ?? []) if (this.isPublisher(m, now)) p++;
-    return p;
+  /**
+   * Video packets/s a member counts for: none without `video`; during its grace period the default
+   * estimate until measured; after it, its measured rate once it has sent video (placement.ts).
+   */
+  private videoRateOf(m: Member, now = Date.now()): number {
+    if (!m.video) return 0;
+    if (m.videoRate.started || now - m.joinedAt < PUBLISHER_GRACE_MS) return m.videoRate.estimate();
+    return 0;
   }
 
-  /** Why a new participant in `room` (of `roomSize`) cannot be admitted now, or undefined. */
-  private overloadReason(room: Room | undefined, roomSize: number): string | undefined {
+  /** What a member's uploads cost each subscriber, in audio-packet equivalents per second (placement.ts). */
+  private costOf(m: Member, now = Date.now()): number {
+    return streamCost({ audio: this.isPublisher(m, now), videoPacketsPerSecond: this.videoRateOf(m, now) }, this.limits.videoPacketCost);
+  }
+
+  private costsIn(room: Room | undefined, now = Date.now()): number[] {
+    const costs: number[] = [];
+    for (const m of room?.members.values() ?? []) costs.push(this.costOf(m, now));
+    return costs;
+  }
+
+  /** Why a new participant in `room`, publishing video or not, cannot be admitted now, or undefined. */
+  private overloadReason(room: Room | undefined, video: boolean): string | undefined {
     if (this.participants >= this.limits.maxParticipants) {
       return `the relay is at capacity (${this.limits.maxParticipants} participants); try again later`;
     }
-    // A newcomer receives the room's publishers and, as a publisher itself, is sent to everyone.
+    // A newcomer receives the room's streams and, as a publisher itself (with its video at the
+    // default estimate), is sent to everyone.
     this.updateStats();
-    const after = this.stats.estimatedPacketsPerSecond + (this.publishersIn(room) + roomSize) * AUDIO_PACKETS_PER_SECOND;
+    const newcomer = streamCost({ audio: true, videoPacketsPerSecond: video ? DEFAULT_VIDEO_PACKETS_PER_SECOND : 0 }, this.limits.videoPacketCost);
+    const after = this.stats.estimatedPacketsPerSecond + joinCost(this.costsIn(room), newcomer);
     if (after > this.limits.maxForwardedPacketsPerSecond) {
       return `the relay is at capacity (${this.limits.maxForwardedPacketsPerSecond} forwarded packets/s); try again later`;
     }
@@ -440,7 +470,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       this.refuse(socket, roomId, "too-many-rooms", `the relay is at its limit of ${this.limits.maxRooms} rooms`);
       return undefined;
     }
-    const overloaded = this.overloadReason(room, room?.members.size ?? 0);
+    const overloaded = this.overloadReason(room, video);
     if (overloaded) {
       this.refuse(socket, roomId, "overloaded", overloaded);
       return undefined;
@@ -469,6 +499,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       videoCodec,
       videoReceive,
       published: false,
+      videoRate: new VideoRate(),
       joinedAt: Date.now(),
       closed: false,
     };
@@ -503,15 +534,15 @@ export class Relay extends EventEmitter<RelayEvents> {
     return this.options.placement === "spread" ? spreadPlacement(loads) : choosePlacement(loads);
   }
 
-  /** Estimated forwarded packets/s of the members each engine hosts (what they receive). */
+  /** Estimated cost (audio-packet equivalents/s) of what the members each engine hosts receive. */
   private engineRates(): number[] {
     const rates = new Array<number>(this.pool?.size ?? 1).fill(0);
     const now = Date.now();
     for (const room of this.rooms.values()) {
-      const publishers = this.publishersIn(room, now);
-      for (const m of room.members.values()) {
-        rates[m.engine]! += (publishers - (this.isPublisher(m, now) ? 1 : 0)) * AUDIO_PACKETS_PER_SECOND;
-      }
+      const members = [...room.members.values()];
+      const costs = members.map((m) => this.costOf(m, now));
+      const total = costs.reduce((a, b) => a + b, 0);
+      members.forEach((m, i) => (rates[m.engine]! += total - costs[i]!));
     }
     return rates;
   }
@@ -595,9 +626,14 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.stats.rooms = this.rooms.size;
     this.stats.participants = this.participants;
     let rate = 0;
+    let video = 0;
     const now = Date.now();
-    for (const room of this.rooms.values()) rate += roomPacketRate(room.members.size, this.publishersIn(room, now));
+    for (const room of this.rooms.values()) {
+      rate += roomCost(this.costsIn(room, now));
+      for (const m of room.members.values()) video += this.videoRateOf(m, now) * (room.members.size - 1);
+    }
     this.stats.estimatedPacketsPerSecond = rate;
+    this.stats.estimatedVideoPacketsPerSecond = video;
   }
 
   private absorb(engines: (EngineStats | undefined)[]): void {

@@ -15,7 +15,7 @@ import WebSocket from "ws";
 import type { RTCPeerConnection } from "werift";
 import { Relay, Participant, newInvite, DeniedError, resolveFfmpeg, type RelayOptions, type ReceivedAudio } from "../../src/index.js";
 import { parseVideoSource } from "../../src/media/index.js";
-import { roomPacketRate } from "../../src/server/index.js";
+import { roomPacketRate, DEFAULT_VIDEO_PACKETS_PER_SECOND, VIDEO_PACKET_COST } from "../../src/server/index.js";
 import { waitFor } from "../helpers/util.js";
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
@@ -239,6 +239,83 @@ test("a member that never publishes stops counting as a publisher, so listeners 
   } finally {
     t.stop();
   }
+});
+
+/** Every `ms`, `publisher` sends one synthetic 1,500-byte video frame: two RTP packets (1,100-byte payloads at most). */
+function film(publisher: Participant, ms: number): { stop(): void } {
+  let n = 0;
+  const timer = setInterval(() => publisher.sendVideoFrame({ data: randomBytes(1500), timestamp90k: n++ * ms * 90 }), ms);
+  return { stop: () => clearInterval(timer) };
+}
+
+test("a video publisher is refused with overloaded where an audio-only join still fits, and the calls carried lose nothing", async () => {
+  // Room for a fourth audio member (4×3×50 = 600), not for a fourth member with a camera.
+  const { relay, invite } = await startRelay({ limits: { maxForwardedPacketsPerSecond: roomPacketRate(4) } });
+  const members = [await join(invite, "a"), await join(invite, "b"), await join(invite, "c")];
+  const t = talk(members);
+  try {
+    await waitFor(() => members.every((m) => m.heard.length === 2), 10_000, "three participants hear each other");
+    const before = members.flatMap((r) => members.filter((p) => p !== r).map((p) => lossOf(r, p)));
+    await assert.rejects(Participant.join(invite, { name: "cam", video: true, statsIntervalMs: 0 }), (err: unknown) => {
+      assert.ok(err instanceof DeniedError, String(err));
+      assert.equal(err.code, "overloaded");
+      assert.match(err.message, /capacity/);
+      return true;
+    });
+    assert.equal(relay.stats.estimatedVideoPacketsPerSecond, 0, "the refused camera left nothing behind");
+    const d = await join(invite, "d");
+    cleanups.push(() => d.close());
+    await waitFor(() => d.heard.length === 3, 10_000, "d hears the three");
+    assert.equal(relay.stats.participants, 4);
+    assert.ok(relay.stats.estimatedPacketsPerSecond <= roomPacketRate(4), `estimate ${relay.stats.estimatedPacketsPerSecond}`);
+    await waitFor(() => lossOf(members[0]!, members[1]!).received >= before[0]!.received + 50, 5_000, "audio to keep flowing");
+    const afterLoss = members.flatMap((r) => members.filter((p) => p !== r).map((p) => lossOf(r, p)));
+    let got = 0;
+    let lost = 0;
+    afterLoss.forEach((x, i) => {
+      got += x.received - before[i]!.received;
+      lost += x.lost - before[i]!.lost;
+    });
+    assert.ok(got > 250, `packets during the refused join: ${got}`);
+    assert.ok(lost / (got + lost) < 0.01, `loss during the refused join ${lost}/${got + lost}`);
+  } finally {
+    t.stop();
+  }
+  for (const m of members) await m.close();
+});
+
+test("a video publisher counts the default estimate while new, then its measured rate from when it sends video", async () => {
+  const { relay, invite } = await startRelay({ workers: 0 });
+  const viewer = await join(invite, "viewer");
+  const joining = Date.now();
+  const cam = await Participant.join(invite, { name: "cam", video: true, statsIntervalMs: 0 });
+  cleanups.push(() => cam.close());
+  if (Date.now() - joining < 2_000) {
+    // Both in their grace period: each counts 50 for audio, the camera its default video estimate.
+    assert.equal(relay.stats.estimatedVideoPacketsPerSecond, DEFAULT_VIDEO_PACKETS_PER_SECOND);
+    assert.equal(relay.stats.estimatedPacketsPerSecond, 2 * 50 + DEFAULT_VIDEO_PACKETS_PER_SECOND * VIDEO_PACKET_COST);
+  }
+  // No video by the end of its grace period: it counts none.
+  await waitFor(() => relay.stats.estimatedVideoPacketsPerSecond === 0 && relay.stats.estimatedPacketsPerSecond === 0, 8_000, "the silent camera to count nothing");
+  // Then it starts: 50 frames/s of two packets, 100 video packets/s, and its audio.
+  const speak = talk([cam]);
+  const shoot = film(cam, 20);
+  try {
+    const measured = (): boolean => {
+      const v = relay.stats.estimatedVideoPacketsPerSecond;
+      return v > 0 && v < DEFAULT_VIDEO_PACKETS_PER_SECOND;
+    };
+    await waitFor(measured, 10_000, "the camera's measured rate");
+    const v = relay.stats.estimatedVideoPacketsPerSecond;
+    assert.ok(v >= 70 && v <= 115, `measured video rate ${v} packets/s, sent ~100`);
+    assert.equal(relay.stats.estimatedPacketsPerSecond, 50 + v * VIDEO_PACKET_COST, "one subscriber: audio plus video weighted");
+    await waitFor(() => viewer.heard.includes(cam.peerId), 10_000, "the viewer to hear the camera");
+  } finally {
+    shoot.stop();
+    speak.stop();
+  }
+  await cam.close();
+  await viewer.close();
 });
 
 test("joins are refused with overloaded while a media engine is busier than maxEngineLoad", async () => {
