@@ -179,13 +179,14 @@ function relayChild(): void {
     }, 100).unref();
   }
   serve({
-    start: async (args: { workers?: number; forwarding?: "lean" | "generic"; limits?: Partial<RelayLimits>; videoRepair?: boolean }) => {
+    start: async (args: { workers?: number; forwarding?: "lean" | "generic"; limits?: Partial<RelayLimits>; videoRepair?: boolean; leanUploads?: boolean }) => {
       const options: RelayOptions = { host: "127.0.0.1", port: 0 };
       if (process.env.BENCH_DEBUG) options.logger = createLogger("info");
       if (args.workers !== undefined) options.workers = args.workers;
       if (args.forwarding) options.forwarding = args.forwarding;
       if (args.limits) options.limits = args.limits;
       if (args.videoRepair !== undefined) options.videoRepair = args.videoRepair;
+      if (args.leanUploads !== undefined) options.leanUploads = args.leanUploads;
       relay = new Relay(options);
       const url = await relay.start();
       return { url, engines: relay.stats.engines };
@@ -605,6 +606,8 @@ async function closeSession(s: Session): Promise<void> {
 export interface ForwardScenario {
   participants: number;
   forwarding: "lean" | "generic";
+  /** Lean forwarding with werift's receive path for uploads (RelayOptions.leanUploads false), for comparison. */
+  weriftUploads?: boolean;
   /** RawBots (no end-to-end encryption, count without decrypting); the rest are full Participants. */
   raw: number;
   workers?: number;
@@ -738,7 +741,10 @@ export async function runForward(sc: ForwardScenario): Promise<Record<string, un
   // Admission is off while the room fills (the measured-load guard could refuse joins on a shared
   // machine before the room is complete); a capacity run puts the defaults back afterwards.
   const limits: Partial<RelayLimits> = { maxForwardedPacketsPerSecond: 1e9, maxParticipantsPerRoom: 1000, maxEngineLoad: 1 };
-  const session = await openSession({ forwarding: sc.forwarding, ...(sc.workers !== undefined ? { workers: sc.workers } : {}), limits }, BOT_PROCESSES);
+  const session = await openSession(
+    { forwarding: sc.forwarding, ...(sc.weriftUploads ? { leanUploads: false } : {}), ...(sc.workers !== undefined ? { workers: sc.workers } : {}), limits },
+    BOT_PROCESSES,
+  );
   const out: Record<string, unknown>[] = [];
   try {
     const { ms: joinedMs, retries: joinRetries } = await joinBots(session, n, sc.raw, "b");
@@ -752,6 +758,7 @@ export async function runForward(sc: ForwardScenario): Promise<Record<string, un
       type: "bench",
       name: "relay-forward",
       forwarding: sc.forwarding,
+      uploads: sc.forwarding === "lean" && !sc.weriftUploads ? "lean" : "werift",
       engines: session.engines,
       receivers: { participants: n - sc.raw, rawBots: sc.raw },
       ...(await measure(session, sc.measureMs)),
@@ -997,16 +1004,20 @@ export async function benchRelay(options: RelayBenchOptions = {}): Promise<Array
     for (const n of [10, 20]) {
       await guarded(`relay-forward-${n}`, async () => {
         const [generic] = await runForward({ participants: n, forwarding: "generic", raw: 0, measureMs });
+        const [leanSend] = await runForward({ participants: n, forwarding: "lean", weriftUploads: true, raw: 0, measureMs });
         const [lean] = await runForward({ participants: n, forwarding: "lean", raw: 0, measureMs });
         emit(generic!);
+        emit(leanSend!);
         emit(lean!);
         emit({
           type: "bench",
           name: "relay-forward-ratio",
           participants: n,
           genericUsPerPacket: generic!.usPerPacket,
+          leanSendOnlyUsPerPacket: leanSend!.usPerPacket,
           leanUsPerPacket: lean!.usPerPacket,
           ratio: round((generic!.usPerPacket as number) / (lean!.usPerPacket as number)),
+          leanUploadsRatio: round((leanSend!.usPerPacket as number) / (lean!.usPerPacket as number)),
         });
       });
     }

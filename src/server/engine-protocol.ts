@@ -25,6 +25,11 @@ export interface EngineOptions {
    * (lean forwarding; ./retransmit-cache.ts). Off: NACKs go unanswered (for comparisons).
    */
   videoRepair: boolean;
+  /**
+   * Lean forwarding: audio uploads skip werift's receive path (./srtp-input.ts) once their first
+   * packet is in. Off: werift receives every upload (for comparisons).
+   */
+  leanUploads: boolean;
 }
 
 export type EngineCommand =

@@ -186,7 +186,7 @@ export class MediaEngine {
       filterSdp: (sdp) => keepCandidates(sdp, this.options.network.bindAddress, this.options.network.announceAddress),
       offers: this.offers,
       // A packet capture must see every upload packet as werift parsed it.
-      leanUploads: this.host.tap === undefined,
+      leanUploads: this.options.leanUploads && this.host.tap === undefined,
     });
     this.peers.set(peerId, peer);
     for (const publisher of publishers) peer.addPublisher(publisher.id, publisher.video, publisher.videoCodec);

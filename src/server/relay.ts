@@ -58,6 +58,12 @@ export interface RelayOptions {
    */
   videoRepair?: boolean;
   /**
+   * Lean audio uploads (default true): with lean forwarding, a publisher's audio goes from the socket
+   * through the relay's own SRTP check (with a replay list) straight to the forwarder, skipping
+   * werift's receive path; false keeps werift's path (for comparisons). Off with `onForward`.
+   */
+  leanUploads?: boolean;
+  /**
    * Where participants' media goes: "room" (default) keeps a room on one engine until that engine
    * carries more than its share, then spreads it; "spread" puts every participant on the least
    * loaded engine (every room crosses engines; for tests and measurements).
@@ -200,6 +206,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           answerTimeoutMs: this.limits.answerTimeoutMs,
           tap: this.options.onForward !== undefined,
           videoRepair: this.options.videoRepair ?? true,
+          leanUploads: this.options.leanUploads ?? true,
         },
         log: this.log,
         onEvent: (engine, event) => this.handleEngineEvent(engine, event),

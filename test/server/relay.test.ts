@@ -97,7 +97,7 @@ async function checkOrderedDelivery(options: Partial<RelayOptions>): Promise<voi
   const stats = await relay.collectStats();
   assert.ok(stats.forwardedPackets >= 200, `relay forwarded ${stats.forwardedPackets}`);
   const lean = stats.perEngine.reduce((n, e) => n + e.leanUploadPackets, 0);
-  if (options.forwarding === "generic") assert.equal(lean, 0, "the generic path leaves uploads to werift");
+  if (options.forwarding === "generic" || options.leanUploads === false) assert.equal(lean, 0, "uploads are left to werift");
   else assert.ok(lean >= 200, `uploads taken by the lean receive path: ${lean}`);
   assert.equal(stats.perEngine.reduce((n, e) => n + e.leanUploadDropped, 0), 0, "no upload dropped as replay or forgery");
   if (options.placement === "spread") {
@@ -114,6 +114,10 @@ test("lean path, media in the main thread: every packet arrives in order with it
 
 test("lean path across two worker engines: every packet arrives in order with its payload", async () => {
   await checkOrderedDelivery({ workers: 2, placement: "spread" });
+});
+
+test("lean forwarding with werift's upload receive path (leanUploads: false, for comparisons)", async () => {
+  await checkOrderedDelivery({ workers: 0, leanUploads: false });
 });
 
 test("generic werift path (kept for comparisons) still forwards correctly", async () => {
