@@ -9,7 +9,7 @@ import { EventEmitter } from "node:events";
 import { randomInt } from "node:crypto";
 import { RTCPeerConnection, RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
 import { parseInvite, InviteParseError, type Invite, type ServerMessage, type TrackMapping } from "../protocol/index.js";
-import { buildPeerConfig, bindAddressFor, keepCandidates, videoCodecName, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, H264_PAYLOAD_TYPE } from "../media/rtc-config.js";
+import { buildPeerConfig, bindAddressFor, enlargeReceiveBuffers, keepCandidates, videoCodecName, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, H264_PAYLOAD_TYPE } from "../media/rtc-config.js";
 import {
   AudioSource,
   OpusLevelMeter,
@@ -525,6 +525,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
+    // Its sockets exist now: let them absorb a held-up event loop instead of dropping (rtc-config.ts).
+    enlargeReceiveBuffers(pc);
     // A retired (inactive) m-line must never be reused for a later publisher: werift would drop its
     // mid while the relay's next offer still lists it ("Transceiver with mid=N not found").
     for (const t of pc.getTransceivers()) if (t.currentDirection === "inactive") t.usedForSender = true;
