@@ -33,6 +33,7 @@ import {
 import { ConnectionError, DeniedError, InviteError, ConclaveError, ExitCode } from "../errors.js";
 import { nullLogger, type Logger } from "../log.js";
 import { SignallingClient } from "./signalling.js";
+import { signallingTurns } from "./turn-queue.js";
 import { ReceiveStats } from "./receive-stats.js";
 import { E2eeSession, type MemberInfo } from "./e2ee.js";
 import { sodiumReady, generateIdentity, type IdentityKeyPair } from "../crypto/index.js";
@@ -284,7 +285,20 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       signalling.on("close", onClose);
       this.connectedWaiter = onConnected;
     });
-    signalling.on("message", (m) => void this.handleMessage(m));
+    // In turns with every other participant of this process (turn-queue.ts), in order; a message
+    // of a session replaced since (reconnect) or closed is dropped. Renegotiations (offers after the
+    // welcome) skip the queued key exchange: the relay drops a peer that answers late.
+    let welcomed = false;
+    signalling.on("message", (m) =>
+      signallingTurns.push(
+        () => {
+          if (signalling !== this.signalling || this.closing) return;
+          if (m.type === "welcome") welcomed = true;
+          void this.handleMessage(m);
+        },
+        { urgent: m.type === "offer" && welcomed },
+      ),
+    );
     signalling.on("invalid", (why) => this.log.warn("dropped an invalid message from the relay", { why }));
     signalling.on("close", ({ code, reason }) => {
       if (signalling === this.signalling && this.joinedAt > 0) this.connectionLost(reason || `relay-closed-${code}`);
@@ -425,8 +439,17 @@ export class Participant extends EventEmitter<ParticipantEvents> {
           return;
         case "offer": {
           // Offers are handled one at a time, in order.
+          // ...and only for the session they came in on: not once we are closing (no new
+          // PeerConnection), nor after a reconnect replaced the session.
           const pc = this.pc;
-          const next = this.offerChain.then(() => (pc === this.pc ? this.handleOffer(message.sdp, message.tracks) : undefined));
+          const signalling = this.signalling;
+          const current = (): boolean => pc === this.pc && signalling === this.signalling && !this.closing;
+          // Each answer (SDP parsing and building in werift, milliseconds with dozens of m-lines)
+          // waits for its own turn, so a room's worth of renegotiations does not run back to back,
+          // and goes before queued key exchange (the relay gives us 10 s to answer).
+          const next = this.offerChain
+            .then(() => signallingTurns.turn(true))
+            .then(() => (current() ? this.handleOffer(message.sdp, message.tracks) : undefined));
           this.offerChain = next.catch((err: unknown) => {
             this.log.warn("could not answer the relay's offer", { error: (err as Error).message });
           });
