@@ -116,7 +116,7 @@ export function buildPeerConfig(net: RtcNetworkOptions = {}): PeerConfig {
  * of video. A process whose event loop is held up longer (dozens of bots in one process handling a
  * burst of joins, or a busy machine) loses whatever overflows. 2 MiB holds ~25 s of such audio and
  * a few seconds of video; memory is charged only for datagrams actually waiting. Linux caps the
- * request at net.core.rmem_max (often 208 KiB too: raise it, see docs/operations.md).
+ * request at net.core.rmem_max (often 208 KiB too: raise it, see docs/operations.md, docs/loadtest.md).
  */
 export const UDP_RECEIVE_BUFFER_BYTES = 2 * 1024 * 1024;
 
