@@ -286,8 +286,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       this.connectedWaiter = onConnected;
     });
     // In turns with every other participant of this process (turn-queue.ts), in order; a message
-    // of a session replaced since (reconnect) or closed is dropped. Renegotiations (offers after the
-    // welcome) skip the queued key exchange: the relay drops a peer that answers late.
+    // of a session replaced since (reconnect) or closed is dropped. When the queue is behind,
+    // renegotiations (offers after the welcome) skip the queued key exchange: the relay drops a peer
+    // that answers late.
     let welcomed = false;
     signalling.on("message", (m) =>
       signallingTurns.push(
@@ -296,7 +297,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
           if (m.type === "welcome") welcomed = true;
           void this.handleMessage(m);
         },
-        { urgent: m.type === "offer" && welcomed },
+        { urgent: m.type === "offer" && welcomed && signallingTurns.behind },
       ),
     );
     signalling.on("invalid", (why) => this.log.warn("dropped an invalid message from the relay", { why }));
@@ -444,11 +445,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
           const pc = this.pc;
           const signalling = this.signalling;
           const current = (): boolean => pc === this.pc && signalling === this.signalling && !this.closing;
-          // Each answer (SDP parsing and building in werift, milliseconds with dozens of m-lines)
-          // waits for its own turn, so a room's worth of renegotiations does not run back to back,
-          // and goes before queued key exchange (the relay gives us 10 s to answer).
+          // When the queue is behind, each answer (SDP parsing and building in werift, milliseconds
+          // with dozens of m-lines) waits for its own turn, so a room's worth of renegotiations does
+          // not run back to back, and goes before queued key exchange (the relay gives us 10 s).
           const next = this.offerChain
-            .then(() => signallingTurns.turn(true))
+            .then(() => (signallingTurns.behind ? signallingTurns.turn(true) : undefined))
             .then(() => (current() ? this.handleOffer(message.sdp, message.tracks) : undefined));
           this.offerChain = next.catch((err: unknown) => {
             this.log.warn("could not answer the relay's offer", { error: (err as Error).message });

@@ -12,12 +12,17 @@
  * time and everything else runs in between.
  *
  * Order: tasks run one after the other as queued, except `urgent` ones, which go before every task
- * not yet started (answers to the relay's offers: the relay drops a participant that takes longer
- * than 10 s to answer, however much key exchange is waiting).
+ * not yet started (answers to the relay's offers while the queue is behind: the relay drops a
+ * participant that takes longer than 10 s to answer, however much key exchange is waiting).
  */
 
 /** Longest stretch of queued work before the event loop gets a turn, ms. */
 const SLICE_MS = 4;
+/**
+ * Lag from which answers to offers jump the queue (`behind`). Below it everything runs in arrival
+ * order, as it did before there was a queue: an answer does not hold up a key acknowledgement.
+ */
+export const BEHIND_MS = 1000;
 
 interface Task {
   run: () => void;
@@ -76,6 +81,11 @@ export class TurnQueue {
     const now = performance.now();
     const oldest = Math.min(this.urgent.first?.at ?? now, this.normal.first?.at ?? now);
     return now - oldest;
+  }
+
+  /** The oldest waiting task has waited BEHIND_MS or more. */
+  get behind(): boolean {
+    return this.lagMs >= BEHIND_MS;
   }
 
   /** Run `task` after everything queued before it (`urgent`: before every non-urgent task), in a later turn of the event loop. */

@@ -328,7 +328,11 @@ test("churn: three join, then leave one by one; every leave switch takes ≤ 1 s
   for (const x of [a, b, ...churners]) await waitFor(() => x.p.heard.length === 4, 15_000, "everyone hears the other four");
   // Two leave close together (one switch may cover both), then the last one.
   await Promise.all([churners[0]!.p.close(), churners[1]!.p.close()]);
-  for (const x of [a, b]) await waitFor(() => x.p.e2ee.members.size === 2, 5000, "the first two leaves are seen");
+  // The last leave must come after that switch, or it joins the same one: wait for it (it waits for
+  // every remaining member's acknowledgement, a round trip through the relay and its queue).
+  for (const x of [a, b]) {
+    await waitFor(() => x.p.e2ee.members.size === 2 && leaveRotations(x.events).length >= 1, 5000, "the first two leaves are seen and switched");
+  }
   await churners[2]!.p.close();
   for (const x of [a, b]) await waitFor(() => leaveRotations(x.events).length >= 2 && x.p.e2ee.members.size === 1, 5000, "leave rotations");
   // a keeps decrypting b across the switches.
