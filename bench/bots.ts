@@ -8,13 +8,16 @@
  * - bots-density: 2 publishers and 40 receiving bots in this one process. After every bot hears
  *   both publishers, CPU and RSS are measured over a steady window and divided by the receivers;
  *   loss is counted over every stream, in the window and over the whole run (joins included).
- *   Target: ≥ 40 receiving bots per process with < 1 % loss in the window.
+ *   Target: ≥ 40 receiving bots per process with < 1 % loss in the window. The ramp holds a join
+ *   back while the process is more than DENSITY_MAX_LAG_MS behind on signalling work (a busy
+ *   machine); `eventLoopMaxMs` is the longest the event loop was held up during the run.
  * - bots-video-publish: CPU per publishing video bot, the shared ffmpeg encoder apart from
  *   Conclave's own share (bench/bots-video.ts).
  *
  * Every scenario is bounded (≤ 30 s, aborted beyond). `node dist/bench/bots.js` prints JSON lines;
  * bench/run.ts calls benchBots().
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { BotFleet, distribution, summarizeBots } from "../src/client/bots.js";
 import { ProcessMeter, runLoadtest, startRelayProcess, type RelayProcess } from "../src/client/loadtest.js";
@@ -25,6 +28,8 @@ import { benchVideoBots } from "./bots-video.js";
 const RAMP_PER_SECOND = 5;
 /** Every join costs each bot already in the process key exchanges and a renegotiation: go slower. */
 const DENSITY_RAMP_PER_SECOND = 4;
+/** BotFleet.addMany maxLagMs for the density ramp. */
+const DENSITY_MAX_LAG_MS = 500;
 const SCENARIO_LIMIT_MS = 30_000;
 
 async function withRelay<T>(fn: (relay: RelayProcess) => Promise<T>): Promise<T> {
@@ -79,10 +84,13 @@ export async function benchDensity(receivers = 40, publishers = 2, steadyMs = 8_
   const deadline = AbortSignal.timeout(SCENARIO_LIMIT_MS);
   return withRelay(async (relay) => {
     const fleet = new BotFleet({ invite: newInvite(relay.url), audio: { kind: "tone", frequency: 440 }, ffmpeg });
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     try {
-      const pubs = await fleet.addMany(publishers, { publish: true, rampPerSecond: DENSITY_RAMP_PER_SECOND, signal: deadline });
+      const ramp = { rampPerSecond: DENSITY_RAMP_PER_SECOND, maxLagMs: DENSITY_MAX_LAG_MS, signal: deadline };
+      const pubs = await fleet.addMany(publishers, { publish: true, ...ramp });
       const rssBefore = process.memoryUsage().rss;
-      const recv = await fleet.addMany(receivers, { rampPerSecond: DENSITY_RAMP_PER_SECOND, signal: deadline });
+      const recv = await fleet.addMany(receivers, ramp);
       const ids = pubs.map((p) => p.peerId);
       // Everyone hears both publishers before the window opens (bounded by the deadline).
       while (!deadline.aborted && !recv.every((b) => b.state !== "joined" || ids.every((id) => b.firstAudio.has(id)))) {
@@ -110,6 +118,7 @@ export async function benchDensity(receivers = 40, publishers = 2, steadyMs = 8_
         receivers,
         publishers,
         rampPerSecond: DENSITY_RAMP_PER_SECOND,
+        maxLagMs: DENSITY_MAX_LAG_MS,
         receiving,
         steadyS: steadyMs / 1000,
         rssPerBotMb: round((rssAfter - rssBefore) / 1048576 / Math.max(1, receiving), 2),
@@ -129,9 +138,12 @@ export async function benchDensity(receivers = 40, publishers = 2, steadyMs = 8_
         joinMs: distribution(recvSnaps.flatMap((s) => (s.joinMs !== null ? [s.joinMs] : []))),
         failed: all.failed + all.dropped,
         errors: all.errors.map((e) => ({ code: e.code, count: e.count })),
+        /** Longest hold-up of this process's event loop over the whole run, ms. */
+        eventLoopMaxMs: Math.round(loopDelay.max / 1e6),
         pass: receiving === receivers && windowLost * 100 < (windowReceived + windowLost) && all.decryptFailures === 0,
       };
     } finally {
+      loopDelay.disable();
       await fleet.close();
     }
   });

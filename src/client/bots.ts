@@ -18,11 +18,15 @@
  * decrypt failures, key-rotation times, refused joins) as plain data: `Bot.snapshot()` is JSON-safe, so worker processes can ship it as a line.
  */
 import { Participant, type JoinOptions } from "./participant.js";
+import { signallingTurns } from "./turn-queue.js";
 import { type ConclaveEvent } from "./events.js";
 import { AudioSource, TypedEmitter, VideoSource, type AudioSourceSpec, type VideoSourceOptions, type VideoSourceSpec } from "../media/index.js";
 import { parseInvite, InviteParseError, type Invite } from "../protocol/index.js";
 import { ConclaveError, ExitCode, InviteError, UsageError } from "../errors.js";
 import { nullLogger, type Logger } from "../log.js";
+
+/** How often addMany looks at the signalling backlog while it holds a join back, ms. */
+const LAG_POLL_MS = 50;
 
 export type BotState = "joining" | "joined" | "failed" | "left" | "dropped";
 
@@ -532,20 +536,32 @@ export class BotFleet extends TypedEmitter<BotFleetEvents> {
 
   /**
    * Add `count` bots, starting one join every 1000/rampPerSecond ms without waiting for the
-   * previous one to finish (joins overlap the way people joining a call do). Resolves when every
-   * join has settled. `signal` stops starting new ones.
+   * previous one to finish (joins overlap the way people joining a call do). With `maxLagMs`, a
+   * join also waits while this process is more than that far behind on its signalling work
+   * (turn-queue.ts): every join costs each bot already in the room key exchanges and a
+   * renegotiation, and on a machine too busy to keep up with the ramp that work would pile up until
+   * answers to the relay come too late and bots are dropped. Resolves when every join has settled.
+   * `signal` stops starting new ones.
    */
-  async addMany(count: number, opts: { publish?: boolean; rampPerSecond?: number; signal?: AbortSignal } = {}): Promise<Bot[]> {
+  async addMany(count: number, opts: { publish?: boolean; rampPerSecond?: number; maxLagMs?: number; signal?: AbortSignal } = {}): Promise<Bot[]> {
     if (!Number.isInteger(count) || count < 0) throw new RangeError("count must be a whole number");
+    if (opts.maxLagMs !== undefined && !(opts.maxLagMs >= 0)) throw new RangeError("maxLagMs must be a number of milliseconds");
     const interval = opts.rampPerSecond && opts.rampPerSecond > 0 ? 1000 / opts.rampPerSecond : 0;
     if (opts.publish && count > 0) await this.sharedSources();
     const started: Promise<Bot>[] = [];
-    const t0 = Date.now();
+    let next = Date.now();
     for (let i = 0; i < count; i++) {
       if (opts.signal?.aborted || this.closing) break;
-      const wait = t0 + i * interval - Date.now();
+      const wait = next - Date.now();
       if (wait > 0) await delay(wait, opts.signal);
+      // Backpressure: poll (bounded by `signal`) until the backlog is worked off.
+      while (opts.maxLagMs !== undefined && signallingTurns.lagMs > opts.maxLagMs && !opts.signal?.aborted && !this.closing) {
+        await delay(LAG_POLL_MS, opts.signal);
+      }
       if (opts.signal?.aborted || this.closing) break;
+      // Held back by more than one interval: the ramp goes on from now.
+      const now = Date.now();
+      next = (now - next > interval ? now : next) + interval;
       started.push(this.add({ publish: opts.publish ?? false }));
     }
     return Promise.all(started);

@@ -9,7 +9,7 @@ import { EventEmitter } from "node:events";
 import { randomInt } from "node:crypto";
 import { RTCPeerConnection, RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
 import { parseInvite, InviteParseError, type Invite, type ServerMessage, type TrackMapping } from "../protocol/index.js";
-import { buildPeerConfig, bindAddressFor, keepCandidates, videoCodecName, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, H264_PAYLOAD_TYPE } from "../media/rtc-config.js";
+import { buildPeerConfig, bindAddressFor, enlargeReceiveBuffers, keepCandidates, videoCodecName, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, H264_PAYLOAD_TYPE } from "../media/rtc-config.js";
 import {
   AudioSource,
   OpusLevelMeter,
@@ -35,6 +35,7 @@ import { nullLogger, type Logger } from "../log.js";
 import { SignallingClient } from "./signalling.js";
 import { startDtlsEarly } from "./dtls-start.js";
 import { prepareDtlsCertificate } from "../media/dtls-certificate.js";
+import { signallingTurns } from "./turn-queue.js";
 import { ReceiveStats } from "./receive-stats.js";
 import { E2eeSession, type MemberInfo } from "./e2ee.js";
 import { sodiumReady, generateIdentity, type IdentityKeyPair } from "../crypto/index.js";
@@ -289,7 +290,21 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       signalling.on("close", onClose);
       this.connectedWaiter = onConnected;
     });
-    signalling.on("message", (m) => void this.handleMessage(m));
+    // In turns with every other participant of this process (turn-queue.ts), in order; a message
+    // of a session replaced since (reconnect) or closed is dropped. When the queue is behind,
+    // renegotiations (offers after the welcome) skip the queued key exchange: the relay drops a peer
+    // that answers late.
+    let welcomed = false;
+    signalling.on("message", (m) =>
+      signallingTurns.push(
+        () => {
+          if (signalling !== this.signalling || this.closing) return;
+          if (m.type === "welcome") welcomed = true;
+          void this.handleMessage(m);
+        },
+        { urgent: m.type === "offer" && welcomed && signallingTurns.behind },
+      ),
+    );
     signalling.on("invalid", (why) => this.log.warn("dropped an invalid message from the relay", { why }));
     signalling.on("close", ({ code, reason }) => {
       if (signalling === this.signalling && this.joinedAt > 0) this.connectionLost(reason || `relay-closed-${code}`);
@@ -429,8 +444,17 @@ export class Participant extends EventEmitter<ParticipantEvents> {
           return;
         case "offer": {
           // Offers are handled one at a time, in order.
+          // ...and only for the session they came in on: not once we are closing (no new
+          // PeerConnection), nor after a reconnect replaced the session.
           const pc = this.pc;
-          const next = this.offerChain.then(() => (pc === this.pc ? this.handleOffer(message.sdp, message.tracks) : undefined));
+          const signalling = this.signalling;
+          const current = (): boolean => pc === this.pc && signalling === this.signalling && !this.closing;
+          // When the queue is behind, each answer (SDP parsing and building in werift, milliseconds
+          // with dozens of m-lines) waits for its own turn, so a room's worth of renegotiations does
+          // not run back to back, and goes before queued key exchange (the relay gives us 10 s).
+          const next = this.offerChain
+            .then(() => (signallingTurns.behind ? signallingTurns.turn(true) : undefined))
+            .then(() => (current() ? this.handleOffer(message.sdp, message.tracks) : undefined));
           this.offerChain = next.catch((err: unknown) => {
             this.log.warn("could not answer the relay's offer", { error: (err as Error).message });
           });
@@ -530,6 +554,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
+    // Its sockets exist now: let them absorb a held-up event loop instead of dropping (rtc-config.ts).
+    enlargeReceiveBuffers(pc);
     // A retired (inactive) m-line must never be reused for a later publisher: werift would drop its
     // mid while the relay's next offer still lists it ("Transceiver with mid=N not found").
     for (const t of pc.getTransceivers()) if (t.currentDirection === "inactive") t.usedForSender = true;

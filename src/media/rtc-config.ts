@@ -7,6 +7,7 @@
  * No RTP header extensions are negotiated: in particular no audio-level extension, so the relay
  * never learns who speaks (P2).
  */
+import type { Socket } from "node:dgram";
 import { RTCRtpCodecParameters, type RTCPeerConnection } from "werift";
 import type { VideoCodecName } from "./video/video-source.js";
 
@@ -106,6 +107,56 @@ export function buildPeerConfig(net: RtcNetworkOptions = {}): PeerConfig {
   }
   if (net.portRange) config.icePortRange = net.portRange;
   return config;
+}
+
+/**
+ * Receive buffer asked for on every ICE socket (SO_RCVBUF), bytes. The kernel's default (208 KiB,
+ * net.core.rmem_default) holds about 250 small datagrams on loopback (each costs ~830 bytes of
+ * buffer accounting whatever its size): 2.5 s of a 2-publisher audio downlink, well under a second
+ * of video. A process whose event loop is held up longer (dozens of bots in one process handling a
+ * burst of joins, or a busy machine) loses whatever overflows. 2 MiB holds ~25 s of such audio and
+ * a few seconds of video; memory is charged only for datagrams actually waiting. Linux caps the
+ * request at net.core.rmem_max (often 208 KiB too: raise it, see docs/operations.md, docs/loadtest.md).
+ */
+export const UDP_RECEIVE_BUFFER_BYTES = 2 * 1024 * 1024;
+
+/** What we need of werift's StunProtocol: the UDP transport under one local candidate. */
+interface UdpBackedProtocol {
+  transport?: { type?: string; socket?: Socket; closed?: boolean };
+}
+
+const enlarged = new WeakSet<Socket>();
+
+/**
+ * The UDP sockets werift opened for `pc`'s ICE candidates so far (it opens them while gathering,
+ * in setLocalDescription). werift creates them itself, without a buffer size option.
+ */
+export function iceSockets(pc: RTCPeerConnection): Socket[] {
+  const sockets: Socket[] = [];
+  for (const ice of pc.iceTransports) {
+    for (const protocol of (ice.connection as unknown as { protocols: UdpBackedProtocol[] }).protocols) {
+      const t = protocol.transport;
+      if (t?.type === "udp" && t.socket && !t.closed) sockets.push(t.socket);
+    }
+  }
+  return sockets;
+}
+
+/**
+ * Ask for a `bytes` receive buffer on every ICE socket of `pc` not done yet; call it after each
+ * setLocalDescription (new candidates, new sockets). Never throws: a socket closing under us keeps
+ * its size.
+ */
+export function enlargeReceiveBuffers(pc: RTCPeerConnection, bytes = UDP_RECEIVE_BUFFER_BYTES): void {
+  for (const socket of iceSockets(pc)) {
+    if (enlarged.has(socket)) continue;
+    enlarged.add(socket);
+    try {
+      if (socket.getRecvBufferSize() < bytes) socket.setRecvBufferSize(bytes);
+    } catch {
+      // Closed or not yet bound: nothing to enlarge.
+    }
+  }
 }
 
 /** The address a client should bind to for a relay URL host: loopback stays on loopback. */

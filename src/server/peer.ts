@@ -22,7 +22,7 @@ import {
 } from "werift";
 import type { MediaKind } from "./downlink.js";
 import type { ServerMessage, TrackMapping } from "../protocol/index.js";
-import { restrictVideoCodec, type PeerConfig } from "../media/rtc-config.js";
+import { enlargeReceiveBuffers, restrictVideoCodec, type PeerConfig } from "../media/rtc-config.js";
 import type { VideoCodecName } from "../media/index.js";
 import type { Logger } from "../log.js";
 import { GenericDownlink, LeanDownlink, type Downlink } from "./downlink.js";
@@ -347,6 +347,7 @@ export class RelayPeer {
         const offer = await this.pc.createOffer();
         await this.pc.setLocalDescription(offer);
         for (const transport of this.pc.dtlsTransports) holdEarlyDtls(transport);
+        enlargeReceiveBuffers(this.pc);
       }, !this.answered);
       if (this.closed) return;
       const tracks: TrackMapping[] = [];
