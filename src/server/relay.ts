@@ -25,7 +25,7 @@ import { defaultLimits, type RelayLimits } from "./limits.js";
 import { EnginePool } from "./engine-pool.js";
 import type { EngineEvent, EngineStats } from "./engine-protocol.js";
 import type { ForwardingMode } from "./peer.js";
-import { DEFAULT_VIDEO_PACKETS_PER_SECOND, PUBLISHER_GRACE_MS, VideoRate, choosePlacement, joinCost, roomCost, spreadPlacement, streamCost } from "./placement.js";
+import { DEFAULT_VIDEO_PACKETS_PER_SECOND, PLACEMENT_SLACK_PPS, PUBLISHER_GRACE_MS, VideoRate, choosePlacement, joinCost, roomCost, spreadPlacement, streamCost } from "./placement.js";
 
 export type { ForwardingMode } from "./peer.js";
 
@@ -496,7 +496,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       this.rooms.set(roomId, room);
     }
     const existing = [...room.members.values()];
-    const engine = this.place(existing);
+    const engine = this.place(existing, roomCost([...this.costsIn(room), streamCost({ audio: true, videoPacketsPerSecond: video ? DEFAULT_VIDEO_PACKETS_PER_SECOND : 0 }, this.limits.videoPacketCost)]));
     const member: Member = {
       id: randomBytes(9).toString("base64url"),
       roomId,
@@ -533,12 +533,13 @@ export class Relay extends EventEmitter<RelayEvents> {
     return member;
   }
 
-  private place(existing: Member[]): number {
+  /** `cost`: the room's estimated cost with the newcomer (placement.ts). */
+  private place(existing: Member[], cost: number): number {
     const size = this.pool?.size ?? 1;
     const counts = new Array<number>(size).fill(0);
     for (const m of existing) counts[m.engine]!++;
     const loads = this.engineRates().map((packetsPerSecond, i) => ({ packetsPerSecond, roomMembers: counts[i]! }));
-    return this.options.placement === "spread" ? spreadPlacement(loads) : choosePlacement(loads);
+    return this.options.placement === "spread" ? spreadPlacement(loads) : choosePlacement(loads, PLACEMENT_SLACK_PPS, cost);
   }
 
   /** Estimated cost (audio-packet equivalents/s) of what the members each engine hosts receive. */

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   choosePlacement,
+  SOLO_ROOM_COST,
   roomPacketRate,
   roomCost,
   joinCost,
@@ -33,7 +34,12 @@ function fill(n: number, engines: number): { members: number[]; rates: number[] 
   const members = new Array<number>(engines).fill(0);
   const rates = new Array<number>(engines).fill(0);
   for (let joined = 0; joined < n; joined++) {
-    const e = choosePlacement(rates.map((packetsPerSecond, i) => ({ packetsPerSecond, roomMembers: members[i]! })));
+    // As the relay does: the room's cost with the newcomer decides whether it may stay whole.
+    const e = choosePlacement(
+      rates.map((packetsPerSecond, i) => ({ packetsPerSecond, roomMembers: members[i]! })),
+      PLACEMENT_SLACK_PPS,
+      roomPacketRate(joined + 1),
+    );
     // The newcomer receives everyone already there; everyone already there receives the newcomer.
     rates[e]! += joined * AUDIO_PACKETS_PER_SECOND;
     for (let i = 0; i < engines; i++) rates[i]! += members[i]! * AUDIO_PACKETS_PER_SECOND;
@@ -44,6 +50,27 @@ function fill(n: number, engines: number): { members: number[]; rates: number[] 
 
 test("a small room stays on one engine", () => {
   assert.deepEqual(fill(8, 2).members.sort(), [0, 8]);
+});
+
+test("a room of 20 (19,000 packets/s, under SOLO_ROOM_COST) stays whole on one engine; the 21st member goes to the other", () => {
+  assert.ok(roomPacketRate(20) <= SOLO_ROOM_COST && roomPacketRate(21) > SOLO_ROOM_COST);
+  assert.deepEqual(fill(20, 2).members.sort((a, b) => a - b), [0, 20]);
+  assert.deepEqual(fill(21, 2).members.sort((a, b) => a - b), [1, 20]);
+  // Without the room's cost (or above it), only the slack keeps it together: split before 20.
+  const members = [0, 0];
+  const rates = [0, 0];
+  for (let joined = 0; joined < 20; joined++) {
+    const e = choosePlacement(rates.map((packetsPerSecond, i) => ({ packetsPerSecond, roomMembers: members[i]! })));
+    rates[e]! += joined * AUDIO_PACKETS_PER_SECOND;
+    for (let i = 0; i < 2; i++) rates[i]! += members[i]! * AUDIO_PACKETS_PER_SECOND;
+    members[e]!++;
+  }
+  assert.ok(Math.min(...members) > 0, `split without the room cost: ${members}`);
+});
+
+test("a small room does not stay on an engine that carries SOLO_ROOM_COST more than another", () => {
+  assert.equal(choosePlacement([{ packetsPerSecond: 30_000, roomMembers: 3 }, { packetsPerSecond: 5_000, roomMembers: 0 }], PLACEMENT_SLACK_PPS, 600), 1);
+  assert.equal(choosePlacement([{ packetsPerSecond: 20_000, roomMembers: 3 }, { packetsPerSecond: 5_000, roomMembers: 0 }], PLACEMENT_SLACK_PPS, 600), 0);
 });
 
 test("a 40-person room is spread over both engines within the slack", () => {
