@@ -402,7 +402,8 @@ test("video crosses engines, and a subscriber's keyframe request (PLI) reaches t
   cleanups.push(() => cam.close());
   // Keyframes far apart: a subscriber that joins mid-picture asks for one.
   await cam.publishVideo(parseVideoSource("testsrc"), { width: 160, height: 120, fps: 15, keyframeIntervalMs: 20_000 });
-  await new Promise((r) => setTimeout(r, 1500));
+  // The viewer joins mid-picture: 20 frames (1.3 s) after the first keyframe went out.
+  await waitFor(() => (cam as unknown as { sentVideoFrames: number }).sentVideoFrames >= 20, 10_000, "the camera to send 20 frames");
   const viewer = await join(invite, "viewer");
   let frames = 0;
   viewer.on("video", () => frames++);
