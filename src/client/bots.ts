@@ -607,8 +607,10 @@ function failureOf(err: unknown): { code: string; message: string; exitCode: num
   return { code: typeof e?.code === "string" ? e.code : "internal", message: String(e?.message ?? err), exitCode: ExitCode.internal };
 }
 
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or at once when `signal` aborts (or already has, or `ms` ≤ 0). */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
+    if (signal?.aborted || ms <= 0) return resolve();
     const timer = setTimeout(done, ms);
     function done(): void {
       clearTimeout(timer);

@@ -17,7 +17,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { BotFleet, distribution, summarizeBots, type BotSnapshot, type BotsSummary, type Distribution } from "./bots.js";
+import { BotFleet, delay, distribution, summarizeBots, type BotSnapshot, type BotsSummary, type Distribution } from "./bots.js";
 import { newInvite, normaliseServer } from "./room.js";
 import { AudioSource, type AudioSourceSpec } from "../media/index.js";
 import { ConclaveError, ConnectionError, ExitCode, UsageError } from "../errors.js";
@@ -502,18 +502,6 @@ export function loadtestConfig(o: LoadtestOptions): Required<Pick<LoadtestOption
   return { rooms, participants, publishers, durationS, rampPerSecond, churnPerSecond };
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted || ms <= 0) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
 
 /** Run a load test against `options.server` and return its report (it never throws for a failed join). */
 export async function runLoadtest(options: LoadtestOptions): Promise<LoadtestReport> {
@@ -591,7 +579,7 @@ export async function runLoadtest(options: LoadtestOptions): Promise<LoadtestRep
     for (let k = 0; k < perRoom; k++) {
       for (const room of rooms) {
         if (signal?.aborted) break;
-        await sleep(start + n * interval - Date.now(), signal);
+        await delay(start + n * interval - Date.now(), signal);
         if (signal?.aborted) break;
         n++;
         joins.push(room.fleet.add({ publish }));
@@ -606,7 +594,7 @@ export async function runLoadtest(options: LoadtestOptions): Promise<LoadtestRep
     // Leave the newcomer time to hear everyone before the end.
     const lastStart = steadyStart + durationMs - Math.min(2000, durationMs / 4);
     for (let at = steadyStart + interval / 2; at <= lastStart; at += interval) {
-      await sleep(at - Date.now(), signal);
+      await delay(at - Date.now(), signal);
       if (signal?.aborted) return;
       const victim = room.fleet.joined.find((b) => !b.publisher);
       if (!victim) continue;
@@ -631,7 +619,7 @@ export async function runLoadtest(options: LoadtestOptions): Promise<LoadtestRep
     const durationMs = cfg.durationS * 1000;
     steadyEndsAt = steadyStart + durationMs;
     const churn = rooms.map((r, i) => churnLoop(r, i, steadyStart, durationMs));
-    await sleep(durationMs, signal);
+    await delay(durationMs, signal);
     await Promise.all(churn);
     setPhase("closing");
   } finally {
