@@ -63,6 +63,22 @@ function lossOf(receiver: Participant, publisher: Participant): { received: numb
   return { received: s?.packetsReceived ?? 0, lost: s?.packetsLost ?? 0 };
 }
 
+/** Every member's loss on every other's stream (as from `lossOf`), in a fixed order. */
+function lossAll(members: Participant[]): { received: number; lost: number }[] {
+  return members.flatMap((r) => members.filter((p) => p !== r).map((p) => lossOf(r, p)));
+}
+
+/** Packets received and lost on every stream among `members` since `before` (from lossAll). */
+function lossSince(members: Participant[], before: { received: number; lost: number }[]): { got: number; lost: number } {
+  let got = 0;
+  let lost = 0;
+  lossAll(members).forEach((x, i) => {
+    got += x.received - before[i]!.received;
+    lost += x.lost - before[i]!.lost;
+  });
+  return { got, lost };
+}
+
 async function checkOrderedDelivery(options: Partial<RelayOptions>): Promise<void> {
   const { relay, invite } = await startRelay(options);
   const a = await join(invite, "a");
@@ -184,7 +200,7 @@ test("joins beyond the admitted packet rate are refused with overloaded while th
   const t = talk(members);
   try {
     await waitFor(() => members.every((m) => m.heard.length === 2), 10_000, "three participants hear each other");
-    const before = members.flatMap((r) => members.filter((p) => p !== r).map((p) => lossOf(r, p)));
+    const before = lossAll(members);
     // A participant that asks to join is told why and let go.
     for (let i = 0; i < 3; i++) {
       await assert.rejects(Participant.join(invite, { name: `extra${i}`, statsIntervalMs: 0 }), (err: unknown) => {
@@ -211,13 +227,7 @@ test("joins beyond the admitted packet rate are refused with overloaded while th
     assert.match(error.message, /capacity/);
     const received = lossOf(members[0]!, members[1]!).received;
     await waitFor(() => lossOf(members[0]!, members[1]!).received >= received + 25, 5_000, "audio keeps flowing");
-    const afterLoss = members.flatMap((r) => members.filter((p) => p !== r).map((p) => lossOf(r, p)));
-    let got = 0;
-    let lost = 0;
-    afterLoss.forEach((x, i) => {
-      got += x.received - before[i]!.received;
-      lost += x.lost - before[i]!.lost;
-    });
+    const { got, lost } = lossSince(members, before);
     assert.ok(got > 100, `packets during the refused joins: ${got}`);
     assert.ok(lost / (got + lost) < 0.01, `loss during the refused joins ${lost}/${got + lost}`);
     assert.equal(relay.stats.participants, 3);
@@ -259,7 +269,7 @@ test("a video publisher is refused with overloaded where an audio-only join stil
   const t = talk(members);
   try {
     await waitFor(() => members.every((m) => m.heard.length === 2), 10_000, "three participants hear each other");
-    const before = members.flatMap((r) => members.filter((p) => p !== r).map((p) => lossOf(r, p)));
+    const before = lossAll(members);
     await assert.rejects(Participant.join(invite, { name: "cam", video: true, statsIntervalMs: 0 }), (err: unknown) => {
       assert.ok(err instanceof DeniedError, String(err));
       assert.equal(err.code, "overloaded");
@@ -273,13 +283,7 @@ test("a video publisher is refused with overloaded where an audio-only join stil
     assert.equal(relay.stats.participants, 4);
     assert.ok(relay.stats.estimatedPacketsPerSecond <= roomPacketRate(4), `estimate ${relay.stats.estimatedPacketsPerSecond}`);
     await waitFor(() => lossOf(members[0]!, members[1]!).received >= before[0]!.received + 50, 5_000, "audio to keep flowing");
-    const afterLoss = members.flatMap((r) => members.filter((p) => p !== r).map((p) => lossOf(r, p)));
-    let got = 0;
-    let lost = 0;
-    afterLoss.forEach((x, i) => {
-      got += x.received - before[i]!.received;
-      lost += x.lost - before[i]!.lost;
-    });
+    const { got, lost } = lossSince(members, before);
     assert.ok(got > 250, `packets during the refused join: ${got}`);
     assert.ok(lost / (got + lost) < 0.01, `loss during the refused join ${lost}/${got + lost}`);
   } finally {
