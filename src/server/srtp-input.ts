@@ -17,9 +17,8 @@
  */
 import { createDecipheriv } from "node:crypto";
 import type { RTCDtlsTransport } from "werift";
+import { SRTP_AEAD_AES_128_GCM, udpTransportOf, type WeriftUdpTransport } from "./srtp-output.js";
 
-/** RFC 7714 §14.2: the DTLS-SRTP protection profile value of AEAD_AES_128_GCM. */
-const SRTP_AEAD_AES_128_GCM = 0x0007;
 /** RFC 7714 §8: authentication tag length. */
 const TAG_BYTES = 16;
 /** RFC 3711 §3.3.2: replay window, in packets (64 is the RFC's minimum and libsrtp's default). */
@@ -75,14 +74,6 @@ export class SrtpReceiveIndex {
 /** What the forwarder gets of one decrypted upload packet. */
 export type UploadPacketSink = (marker: boolean, sequenceNumber: number, timestamp: number, payload: Buffer) => void;
 
-/** The UDP transport under a werift candidate pair (werift's UdpTransport; not in its typings). */
-interface UdpTransportLike {
-  type?: string;
-  closed?: boolean;
-  onData: (data: Buffer, addr: [string, number]) => void;
-}
-
-type IceConnection = RTCDtlsTransport["iceTransport"]["connection"];
 
 export class SrtpInput {
   /** Packets decrypted and delivered here. */
@@ -93,7 +84,7 @@ export class SrtpInput {
   private readonly key: Buffer;
   private readonly salt: Buffer;
   private readonly iv = Buffer.alloc(12);
-  private transport: UdpTransportLike | undefined;
+  private transport: WeriftUdpTransport | undefined;
   private passOn: ((data: Buffer, addr: [string, number]) => void) | undefined;
 
   private constructor(
@@ -132,9 +123,8 @@ export class SrtpInput {
     if (!dtls || dtls.state !== "connected" || !dtls.srtpStarted || !dtls.srtp) return undefined;
     const remote = dtls.srtp.remoteContext;
     if (remote.profile !== SRTP_AEAD_AES_128_GCM) return undefined;
-    const connection: IceConnection = dtls.iceTransport.connection;
-    const transport = (connection.nominated?.protocol as unknown as { transport?: UdpTransportLike } | undefined)?.transport;
-    if (!transport || transport.type !== "udp" || transport.closed || typeof transport.onData !== "function") return undefined;
+    const transport = udpTransportOf(dtls.iceTransport.connection.nominated);
+    if (!transport || typeof transport.onData !== "function") return undefined;
     const state = (remote as unknown as { srtpSSRCStates: Record<number, { rolloverCounter: number; lastSequenceNumber: number } | undefined> }).srtpSSRCStates[ssrc];
     const input = SrtpInput.withKeys(
       ssrc,
@@ -146,7 +136,7 @@ export class SrtpInput {
     return input;
   }
 
-  private hook(transport: UdpTransportLike): void {
+  private hook(transport: WeriftUdpTransport): void {
     const passOn = transport.onData;
     this.transport = transport;
     this.passOn = passOn;

@@ -12,14 +12,24 @@ import { RtpHeader, type RTCDtlsTransport } from "werift";
 import { RolloverCounter, SrtpGcmProtector, type KeystreamAhead } from "./srtp-protect.js";
 
 /** RFC 7714 §14.2: the DTLS-SRTP protection profile value of AEAD_AES_128_GCM. */
-const SRTP_AEAD_AES_128_GCM = 0x0007;
+export const SRTP_AEAD_AES_128_GCM = 0x0007;
 
 type IceConnection = RTCDtlsTransport["iceTransport"]["connection"];
 type CandidatePair = NonNullable<IceConnection["nominated"]>;
 
-/** What the forwarder needs from werift's StunProtocol: the UDP transport under a candidate pair. */
-interface UdpBackedProtocol {
-  transport?: { type?: string; socket?: Socket; closed?: boolean };
+/** werift's UdpTransport under a candidate pair's StunProtocol (not in werift's typings). */
+export interface WeriftUdpTransport {
+  type?: string;
+  socket?: Socket;
+  closed?: boolean;
+  /** Where werift's ICE layer takes each datagram (the lean upload path hooks it: ./srtp-input.ts). */
+  onData: (data: Buffer, addr: [string, number]) => void;
+}
+
+/** The open UDP transport under `pair`, if it is one. */
+export function udpTransportOf(pair: CandidatePair | undefined): WeriftUdpTransport | undefined {
+  const transport = (pair?.protocol as unknown as { transport?: WeriftUdpTransport } | undefined)?.transport;
+  return transport?.type === "udp" && !transport.closed ? transport : undefined;
 }
 
 export class SrtpOutput {
@@ -57,8 +67,8 @@ export class SrtpOutput {
     this.pair = pair;
     this.socket = undefined;
     if (!pair) return;
-    const transport = (pair.protocol as unknown as UdpBackedProtocol).transport;
-    if (transport?.type === "udp" && transport.socket && !transport.closed) {
+    const transport = udpTransportOf(pair);
+    if (transport?.socket) {
       const [host, port] = pair.remoteAddr;
       this.socket = transport.socket;
       this.remoteHost = host;
