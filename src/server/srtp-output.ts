@@ -10,27 +10,13 @@
 import type { Socket } from "node:dgram";
 import { RtpHeader, type RTCDtlsTransport } from "werift";
 import { RolloverCounter, SrtpGcmProtector, type KeystreamAhead } from "./srtp-protect.js";
+import { SRTP_AEAD_AES_128_GCM, udpTransportOf } from "../media/werift-udp.js";
 
-/** RFC 7714 §14.2: the DTLS-SRTP protection profile value of AEAD_AES_128_GCM. */
-export const SRTP_AEAD_AES_128_GCM = 0x0007;
+// Moved to src/media (the client's lean receive path uses them too); re-exported for the relay.
+export { SRTP_AEAD_AES_128_GCM, udpTransportOf, type WeriftUdpTransport } from "../media/werift-udp.js";
 
 type IceConnection = RTCDtlsTransport["iceTransport"]["connection"];
 type CandidatePair = NonNullable<IceConnection["nominated"]>;
-
-/** werift's UdpTransport under a candidate pair's StunProtocol (not in werift's typings). */
-export interface WeriftUdpTransport {
-  type?: string;
-  socket?: Socket;
-  closed?: boolean;
-  /** Where werift's ICE layer takes each datagram (the lean upload path hooks it: ./srtp-input.ts). */
-  onData: (data: Buffer, addr: [string, number]) => void;
-}
-
-/** The open UDP transport under `pair`, if it is one. */
-export function udpTransportOf(pair: CandidatePair | undefined): WeriftUdpTransport | undefined {
-  const transport = (pair?.protocol as unknown as { transport?: WeriftUdpTransport } | undefined)?.transport;
-  return transport?.type === "udp" && !transport.closed ? transport : undefined;
-}
 
 export class SrtpOutput {
   private readonly connection: IceConnection;
