@@ -23,7 +23,16 @@ export type ConclaveEvent =
   | { type: "peer-joined"; peerId: string; name: string; fingerprint: string; identityKey: string; role: string; noRecord: boolean }
   | { type: "peer-left"; peerId: string; name: string | null; reason: string }
   | { type: "publishing"; source: string; ssrc: number }
-  | { type: "stats"; peers: PeerStats[]; sent: { packets: number; bytes: number }; decryptFailures: number; unknownKey: number; rejected: number }
+  | {
+      type: "stats";
+      peers: PeerStats[];
+      sent: { packets: number; bytes: number };
+      decryptFailures: number;
+      unknownKey: number;
+      rejected: number;
+      /** SRTP packets the lean audio receive path dropped (replayed, failed authentication, malformed); absent when it is off. */
+      srtpDropped?: number;
+    }
   | { type: "recording"; by: { peerId: string; name: string }[]; declined?: { peerId: string; name: string }[]; files?: string[] }
   | { type: "left"; reason: string }
   | { type: "reconnecting"; reason: string }

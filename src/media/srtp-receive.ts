@@ -66,6 +66,8 @@ export class SrtpReceiveIndex {
     this.roc = start?.roc ?? 0;
     this.highest = start?.lastSequenceNumber ?? 0;
     this.started = start !== undefined;
+    // The packet werift received last was delivered: it is no less a replay than those received here.
+    if (start) this.seen[(this.roc * 0x10000 + this.highest) % REPLAY_WINDOW] = this.roc * 0x10000 + this.highest;
   }
 
   /** RFC 3711 §3.3.1: the ROC guess v for sequence number `seq`. */
@@ -85,15 +87,15 @@ export class SrtpReceiveIndex {
     return this.seen[index % REPLAY_WINDOW] === index;
   }
 
-  /** Record an authenticated packet. */
-  accept(roc: number, seq: number): void {
+  /** Record an authenticated packet; true when it is the highest so far (s_l and the ROC moved). */
+  accept(roc: number, seq: number): boolean {
     const index = roc * 0x10000 + seq;
-    if (!this.started || index > this.roc * 0x10000 + this.highest) {
-      this.started = true;
-      this.roc = roc;
-      this.highest = seq;
-    }
     this.seen[index % REPLAY_WINDOW] = index;
+    if (this.started && index <= this.roc * 0x10000 + this.highest) return false;
+    this.started = true;
+    this.roc = roc;
+    this.highest = seq;
+    return true;
   }
 }
 
@@ -131,17 +133,28 @@ export interface SrtpReceiveCounters {
   malformed: number;
 }
 
+/** werift's rollover state of one received SSRC (its SRTP context's srtpSSRCStates entry). */
+export interface WeriftSrtpState {
+  rolloverCounter: number;
+  lastSequenceNumber: number;
+}
+
 interface Stream extends SrtpReceiveCounters {
   readonly index: SrtpReceiveIndex;
   readonly deliver: SrtpPacketSink;
+  readonly follow: WeriftSrtpState | undefined;
+}
+
+/** werift's live rollover state for `ssrc` on `dtls`, once its SRTP context received from it. */
+export function weriftSrtpState(dtls: RTCDtlsTransport, ssrc: number): WeriftSrtpState | undefined {
+  const remote = dtls.srtp?.remoteContext as unknown as { srtpSSRCStates?: Record<number, WeriftSrtpState | undefined> } | undefined;
+  const state = remote?.srtpSSRCStates?.[ssrc];
+  return state && typeof state.rolloverCounter === "number" && typeof state.lastSequenceNumber === "number" ? state : undefined;
 }
 
 /** The rollover state werift's SRTP context keeps for `ssrc` on `dtls`, once it received from it. */
 export function weriftStreamStart(dtls: RTCDtlsTransport, ssrc: number): SrtpStreamStart | undefined {
-  const remote = dtls.srtp?.remoteContext as unknown as
-    | { srtpSSRCStates?: Record<number, { rolloverCounter: number; lastSequenceNumber: number } | undefined> }
-    | undefined;
-  const state = remote?.srtpSSRCStates?.[ssrc];
+  const state = weriftSrtpState(dtls, ssrc);
   return state ? { roc: state.rolloverCounter, lastSequenceNumber: state.lastSequenceNumber } : undefined;
 }
 
@@ -193,9 +206,19 @@ export class SrtpReceiver implements SrtpReceiveCounters {
     return this.transport !== undefined && !this.transport.closed;
   }
 
-  /** Receive stream `ssrc` here from now on; `start` is its rollover state so far (weriftStreamStart). */
-  add(ssrc: number, deliver: SrtpPacketSink, start?: SrtpStreamStart): void {
-    this.streams.set(ssrc >>> 0, { index: new SrtpReceiveIndex(start), deliver, packets: 0, replayed: 0, rejected: 0, malformed: 0 });
+  /** Whether this path sits on the socket of `dtls`'s currently selected candidate pair. */
+  isOn(dtls: RTCDtlsTransport): boolean {
+    return this.attached && this.transport === udpTransportOf(dtls.iceTransport.connection.nominated);
+  }
+
+  /**
+   * Receive stream `ssrc` here from now on; `start` is its rollover state so far (weriftStreamStart).
+   * With `follow` (werift's state of the stream, weriftSrtpState), every packet that moves the
+   * stream's index forward is written there too, so werift can take the stream back at any time
+   * (another socket, detach) without losing track of its rollover counter.
+   */
+  add(ssrc: number, deliver: SrtpPacketSink, start?: SrtpStreamStart, follow?: WeriftSrtpState): void {
+    this.streams.set(ssrc >>> 0, { index: new SrtpReceiveIndex(start), deliver, follow, packets: 0, replayed: 0, rejected: 0, malformed: 0 });
   }
 
   /** Leave stream `ssrc` to werift again. */
@@ -280,7 +303,10 @@ export class SrtpReceiver implements SrtpReceiveCounters {
       this.rejected++;
       return true;
     }
-    stream.index.accept(roc, seq);
+    if (stream.index.accept(roc, seq) && stream.follow) {
+      stream.follow.rolloverCounter = roc;
+      stream.follow.lastSequenceNumber = seq;
+    }
     if (data[0]! & 0x20) {
       // RFC 3550 §5.1: the last padding octet counts the padding, itself included.
       const pad = payload.length > 0 ? payload[payload.length - 1]! : 0;

@@ -18,7 +18,7 @@
  * the forwarder.
  */
 import type { RTCDtlsTransport } from "werift";
-import { SrtpReceiver, weriftStreamStart, type SrtpStreamStart } from "../media/srtp-receive.js";
+import { SrtpReceiver, weriftSrtpState, weriftStreamStart, type SrtpStreamStart } from "../media/srtp-receive.js";
 
 export { SrtpReceiveIndex, REPLAY_WINDOW } from "../media/srtp-receive.js";
 
@@ -61,7 +61,7 @@ export class SrtpInput {
   static attach(dtls: RTCDtlsTransport | undefined, ssrc: number, deliver: UploadPacketSink): SrtpInput | undefined {
     const receiver = SrtpReceiver.attach(dtls);
     if (!receiver || !dtls) return undefined;
-    receiver.add(ssrc, deliver, weriftStreamStart(dtls, ssrc));
+    receiver.add(ssrc, deliver, weriftStreamStart(dtls, ssrc), weriftSrtpState(dtls, ssrc));
     return new SrtpInput(receiver);
   }
 
