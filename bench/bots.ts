@@ -10,7 +10,10 @@
  *   loss is counted over every stream, in the window and over the whole run (joins included).
  *   Target: ≥ 40 receiving bots per process with < 1 % loss in the window. The ramp holds a join
  *   back while the process is more than DENSITY_MAX_LAG_MS behind on signalling work (a busy
- *   machine); `eventLoopMaxMs` is the longest the event loop was held up during the run.
+ *   machine); `eventLoopMaxMs` is the longest the event loop was held up during the run. Runs twice,
+ *   the bots on werift's audio receive path and then on the lean one (`leanReceive`), with the CPU
+ *   per received packet of each and their ratio (bots-density-receive-path; `node dist/bench/bots.js
+ *   density` runs only that).
  * - bots-video-publish: CPU per publishing video bot, the shared ffmpeg encoder apart from
  *   Conclave's own share (bench/bots-video.ts).
  *
@@ -18,7 +21,8 @@
  * bench/run.ts calls benchBots().
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { pathToFileURL } from "node:url";
+import { spawn } from "node:child_process";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { BotFleet, distribution, summarizeBots } from "../src/client/bots.js";
 import { ProcessMeter, runLoadtest, startRelayProcess, type RelayProcess } from "../src/client/loadtest.js";
 import { newInvite } from "../src/client/room.js";
@@ -78,12 +82,20 @@ export async function benchJoin(participants: number, rooms: number, publishers:
   });
 }
 
-/** `receivers` receiving bots and `publishers` publishers in this process. */
-export async function benchDensity(receivers = 40, publishers = 2, steadyMs = 8_000): Promise<Record<string, unknown>> {
+/**
+ * `receivers` receiving bots and `publishers` publishers in this process; every bot on the lean
+ * audio receive path (the default) or, with `leanReceive` false, on werift's.
+ */
+export async function benchDensity(receivers = 40, publishers = 2, steadyMs = 8_000, leanReceive = true): Promise<Record<string, unknown>> {
   const ffmpeg = resolveFfmpeg().path;
   const deadline = AbortSignal.timeout(SCENARIO_LIMIT_MS);
   return withRelay(async (relay) => {
-    const fleet = new BotFleet({ invite: newInvite(relay.url), audio: { kind: "tone", frequency: 440 }, ffmpeg });
+    const fleet = new BotFleet({
+      invite: newInvite(relay.url),
+      audio: { kind: "tone", frequency: 440 },
+      ffmpeg,
+      ...(leanReceive ? {} : { join: { leanReceive: false } }),
+    });
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
     try {
@@ -98,12 +110,16 @@ export async function benchDensity(receivers = 40, publishers = 2, steadyMs = 8_
       }
       const bots = new ProcessMeter(process.pid, "bots");
       const relayMeter = new ProcessMeter(relay.pid, "child");
+      const cpuBefore = process.cpuUsage();
+      const windowStart = performance.now();
       const before = summarizeBots(fleet.snapshots());
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, steadyMs);
         deadline.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
       });
       const m = bots.measure();
+      const cpu = process.cpuUsage(cpuBefore);
+      const windowS = (performance.now() - windowStart) / 1000;
       const r = relayMeter.measure();
       const snaps = fleet.snapshots();
       const all = summarizeBots(snaps);
@@ -115,6 +131,7 @@ export async function benchDensity(receivers = 40, publishers = 2, steadyMs = 8_
       return {
         type: "bench",
         name: "bots-density",
+        receivePath: leanReceive ? "lean" : "werift",
         receivers,
         publishers,
         rampPerSecond: DENSITY_RAMP_PER_SECOND,
@@ -129,6 +146,10 @@ export async function benchDensity(receivers = 40, publishers = 2, steadyMs = 8_
         relayRssMb: r?.rssMb ?? null,
         streams: all.streams,
         packetsInWindow: windowReceived,
+        /** This process's CPU time (user + system) over the window per packet received (publishing included). */
+        cpuUsPerPacket: round((cpu.user + cpu.system) / Math.max(1, windowReceived), 2),
+        /** The same CPU time per receiving bot, as a share of one core. */
+        cpuCorePctPerBot: round(((cpu.user + cpu.system) / 1e4 / windowS) / Math.max(1, receiving), 3),
         /** Loss over the steady window only (the joins are over): what receiving costs. */
         windowLossPct: round(windowReceived + windowLost > 0 ? (windowLost / (windowReceived + windowLost)) * 100 : 0, 3),
         /** Loss over the whole run, joins included. */
@@ -149,6 +170,54 @@ export async function benchDensity(receivers = 40, publishers = 2, steadyMs = 8_
   });
 }
 
+/**
+ * Density on werift's receive path, then on the lean one, same run: both rows and their ratio. Each
+ * runs in a fresh child process (this file, `density-one`), so neither inherits the other's heap
+ * (RSS per bot) or warmed-up code (CPU).
+ */
+export async function densityByReceivePath(receivers = 40, publishers = 2): Promise<Array<Record<string, unknown>>> {
+  const werift = await densityInChild(receivers, publishers, false);
+  const lean = await densityInChild(receivers, publishers, true);
+  const us = (r: Record<string, unknown>): number => r.cpuUsPerPacket as number;
+  return [
+    werift,
+    lean,
+    {
+      type: "bench",
+      name: "bots-density-receive-path",
+      receivers,
+      weriftCpuUsPerPacket: us(werift),
+      leanCpuUsPerPacket: us(lean),
+      cpuRatio: round(us(werift) / Math.max(0.01, us(lean)), 2),
+      weriftCpuCorePctPerBot: werift.cpuCorePctPerBot,
+      leanCpuCorePctPerBot: lean.cpuCorePctPerBot,
+      weriftWindowLossPct: werift.windowLossPct,
+      leanWindowLossPct: lean.windowLossPct,
+      pass: werift.pass === true && lean.pass === true,
+    },
+  ];
+}
+
+function densityInChild(receivers: number, publishers: number, leanReceive: boolean): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "density-one", String(receivers), String(publishers), leanReceive ? "lean" : "werift"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    const timer = setTimeout(() => child.kill("SIGKILL"), SCENARIO_LIMIT_MS * 3);
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(out.trim().split("\n").pop() ?? "") as Record<string, unknown>);
+      } catch {
+        reject(new Error(`the density child exited with ${code} and no result`));
+      }
+    });
+  });
+}
+
 function round(v: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
@@ -158,12 +227,20 @@ export async function benchBots(): Promise<Array<Record<string, unknown>>> {
   const results: Array<Record<string, unknown>> = [];
   results.push(await benchJoin(2, 8, 1));
   results.push(await benchJoin(20, 1, 2));
-  results.push(await benchDensity(40, 2));
+  results.push(...(await densityByReceivePath(40, 2)));
   results.push(...(await benchVideoBots()));
   return results;
 }
 
 const entry = process.argv[1];
 if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
-  for (const r of await benchBots()) process.stdout.write(`${JSON.stringify(r)}\n`);
+  // `density`: only the receive-path comparison of bots-density.
+  const mode = process.argv[2];
+  const results =
+    mode === "density-one"
+      ? [await benchDensity(Number(process.argv[3]), Number(process.argv[4]), 8_000, process.argv[5] !== "werift")]
+      : mode === "density"
+        ? await densityByReceivePath(40, 2)
+        : await benchBots();
+  for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
 }

@@ -17,7 +17,10 @@
  * what they receive by SSRC and sequence number from the cleartext RTP header. The 2 Participants
  * check that what the relay sends still decrypts (each hears the other).
  *
- * `node dist/bench/relay.js [protect,forward,join,capacity]` prints JSON lines; bench/run.ts calls
+ * Join time at 20 runs twice, every bot on werift's receive path and then on the lean one
+ * (`leanReceive`), and reports both with the ratio (`receive` runs only that).
+ *
+ * `node dist/bench/relay.js [protect,forward,join,capacity,receive]` prints JSON lines; bench/run.ts calls
  * benchRelay(). BENCH_DEBUG=1 logs progress to stderr.
  */
 import { fork, type ChildProcess } from "node:child_process";
@@ -453,13 +456,19 @@ function botsChild(): void {
 
   serve({
     /** Join `count` Participants, `concurrency` at a time, each publishing the shared source. */
-    join: async (args: { invite: string; prefix: string; count: number; concurrency: number }) => {
+    join: async (args: { invite: string; prefix: string; count: number; concurrency: number; leanReceive?: boolean }) => {
       const src = await sourceOnce();
       let next = 0;
       const lane = async (): Promise<void> => {
         while (next < args.count) {
           const name = `${args.prefix}${next++}`;
-          const participant = await Participant.join(args.invite, { name, statsIntervalMs: 0, timeoutMs: 60_000, ...debugEvents(name) });
+          const participant = await Participant.join(args.invite, {
+            name,
+            statsIntervalMs: 0,
+            timeoutMs: 60_000,
+            ...(args.leanReceive === false ? { leanReceive: false } : {}),
+            ...debugEvents(name),
+          });
           bots.push({ name, participant });
           await participant.publish(src);
         }
@@ -476,7 +485,7 @@ function botsChild(): void {
       return { ms: Math.round(performance.now() - started), settled: !bots.some((b) => b.participant.e2ee.rekeyPending) };
     },
     /** Join one more bot and time it until it has decrypted audio from `publishers` others. */
-    timedJoin: async (args: { invite: string; name: string; publishers: number; timeoutMs: number }) => {
+    timedJoin: async (args: { invite: string; name: string; publishers: number; timeoutMs: number; leanReceive?: boolean }) => {
       const heard = new Set<string>();
       let done: (() => void) | undefined;
       const allHeard = new Promise<void>((resolve) => (done = resolve));
@@ -485,6 +494,7 @@ function botsChild(): void {
         name: args.name,
         statsIntervalMs: 0,
         timeoutMs: args.timeoutMs,
+        ...(args.leanReceive === false ? { leanReceive: false } : {}),
         onEvent: (e: ConclaveEvent) => {
           if (e.type === "first-audio") {
             heard.add(e.peerId);
@@ -732,6 +742,9 @@ async function measure(s: Session, ms: number): Promise<Record<string, unknown>>
   };
 }
 
+/** How long the join bench measures the sitting participants' receive CPU before the joins. */
+const SITTERS_WINDOW_MS = 4000;
+
 /** Bot processes: two, so the bots' CPU is spread over both cores as the relay's is. */
 const BOT_PROCESSES = 2;
 
@@ -816,13 +829,13 @@ async function fill(s: Session, from: number, full: number, measureMs: number): 
  * waits for that switch, ≤ 1 s); otherwise each join waits until the room has settled from the
  * previous leave (no member switching keys), which is the join the issue's target is about.
  */
-export async function runJoinTime(participants: number, samples: number, afterLeave = false): Promise<Record<string, unknown>> {
+export async function runJoinTime(participants: number, samples: number, afterLeave = false, leanReceive = true): Promise<Record<string, unknown>> {
   const session = await openSession({}, BOT_PROCESSES);
   try {
     const [sitters, joiner] = session.bots as [Child, Child];
     const others = participants - 1;
     if (others > 0) {
-      await sitters.request("join", { invite: session.invite, prefix: "sit-", count: others, concurrency: JOIN_CONCURRENCY }, 120_000);
+      await sitters.request("join", { invite: session.invite, prefix: "sit-", count: others, concurrency: JOIN_CONCURRENCY, leanReceive }, 120_000);
       await waitUntil(
         async () => {
           const x = await sitters.request<BotSample>("sample", undefined, 10_000);
@@ -832,17 +845,35 @@ export async function runJoinTime(participants: number, samples: number, afterLe
         "the sitting participants to hear each other",
       );
     }
+    // The sitters' process receiving the room (others × (others − 1) streams) before the joins: CPU
+    // per received packet, and the share of a core it is busy (what the newcomer's answers wait behind).
+    let sitters_: { cores: number; usPerPacket: number; packetsPerSecond: number } | null = null;
+    if (others > 1) {
+      const a = await sitters.request<BotSample>("sample", undefined, 10_000);
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, SITTERS_WINDOW_MS));
+      const b = await sitters.request<BotSample>("sample", undefined, 10_000);
+      const seconds = (performance.now() - t0) / 1000;
+      const received = totals([b]).received - totals([a]).received;
+      const cpu = cpuMs(a.cpu, b.cpu);
+      sitters_ = { cores: round(cpu / 1000 / seconds), usPerPacket: round((cpu * 1000) / Math.max(1, received)), packetsPerSecond: Math.round(received / seconds) };
+    }
     const times: number[] = [];
     let failures = 0;
     for (let i = 0; i < samples; i++) {
       if (!afterLeave && others > 0) await sitters.request("settle", { timeoutMs: 5000 }, 10_000);
-      const r = await joiner.request<{ ms: number | null }>("timedJoin", { invite: session.invite, name: `joiner${i}`, publishers: others, timeoutMs: 15_000 }, 40_000);
+      const r = await joiner.request<{ ms: number | null }>(
+        "timedJoin",
+        { invite: session.invite, name: `joiner${i}`, publishers: others, timeoutMs: 15_000, leanReceive },
+        40_000,
+      );
       if (r.ms === null) failures++;
       else times.push(r.ms);
     }
     return {
       type: "bench",
       name: afterLeave ? "join-time-after-leave" : "join-time",
+      receivePath: leanReceive ? "lean" : "werift",
       participants,
       samples: times.length,
       failures,
@@ -850,11 +881,39 @@ export async function runJoinTime(participants: number, samples: number, afterLe
       p95Ms: Math.round(percentile(times, 95)),
       maxMs: Math.round(Math.max(...times)),
       engines: session.engines,
+      sitters: sitters_,
       definition: `Participant.join start to first decrypted audio from every other publisher, ${afterLeave ? "right after the previous joiner left" : "into a room settled from the previous leave"}`,
     };
   } finally {
     await closeSession(session);
   }
+}
+
+/**
+ * Join time at `participants` with every bot on werift's receive path (`leanReceive: false`), then
+ * on the lean one (the default), same run; emits both and returns the comparison.
+ */
+export async function joinTimeByReceivePath(participants: number, samples: number, emit: (r: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
+  const werift = await runJoinTime(participants, samples, false, false);
+  emit(werift);
+  const lean = await runJoinTime(participants, samples, false, true);
+  emit(lean);
+  const sitters = (r: Record<string, unknown>): { cores: number; usPerPacket: number } | null => r.sitters as { cores: number; usPerPacket: number } | null;
+  return {
+    type: "bench",
+    name: "join-time-receive-path",
+    participants,
+    weriftP50Ms: werift.p50Ms,
+    weriftP95Ms: werift.p95Ms,
+    leanP50Ms: lean.p50Ms,
+    leanP95Ms: lean.p95Ms,
+    p95Ratio: round((werift.p95Ms as number) / (lean.p95Ms as number)),
+    weriftSitterCores: sitters(werift)?.cores ?? null,
+    leanSitterCores: sitters(lean)?.cores ?? null,
+    weriftSitterUsPerPacket: sitters(werift)?.usPerPacket ?? null,
+    leanSitterUsPerPacket: sitters(lean)?.usPerPacket ?? null,
+    sitterCpuRatio: sitters(werift) && sitters(lean) ? round(sitters(werift)!.usPerPacket / sitters(lean)!.usPerPacket) : null,
+  };
 }
 
 /**
@@ -976,7 +1035,7 @@ export function benchSrtpUnprotect(): Record<string, unknown> {
 
 export interface RelayBenchOptions {
   /** Run only these parts. */
-  only?: ("protect" | "forward" | "join" | "capacity")[];
+  only?: ("protect" | "forward" | "join" | "capacity" | "receive")[];
   measureMs?: number;
 }
 
@@ -1030,9 +1089,12 @@ export async function benchRelay(options: RelayBenchOptions = {}): Promise<Array
   }
   if (only.has("join")) {
     await guarded("join-time-2", async () => emit(await runJoinTime(2, 10)));
-    await guarded("join-time-20", async () => emit(await runJoinTime(20, 8)));
+    await guarded("join-time-20", async () => emit(await joinTimeByReceivePath(20, 8, emit)));
     await guarded("join-time-2-after-leave", async () => emit(await runJoinTime(2, 10, true)));
     await guarded("join-time-20-after-leave", async () => emit(await runJoinTime(20, 8, true)));
+  } else if (only.has("receive")) {
+    // Only the receive-path comparison of the join at 20.
+    await guarded("join-time-20", async () => emit(await joinTimeByReceivePath(20, 8, emit)));
   }
   return results;
 }
