@@ -41,10 +41,11 @@ export class LeanAudioReceive {
   private closed = false;
 
   /**
-   * werift just delivered a packet of `ssrc` on `transceiver` (an audio downlink): take the stream
-   * over. True when its packets now come through here.
+   * werift just delivered a packet of `ssrc` with `payloadType` on `transceiver` (an audio
+   * downlink): take the stream's packets of that payload type over (werift keeps any other, as it
+   * knows the negotiated codecs). True when they now come through here.
    */
-  take(transceiver: RTCRtpTransceiver, ssrc: number, deliver: LeanAudioSink): boolean {
+  take(transceiver: RTCRtpTransceiver, ssrc: number, payloadType: number, deliver: LeanAudioSink): boolean {
     if (this.closed) return false;
     const dtls = transceiver.receiver.dtlsTransport;
     if (!dtls) return false;
@@ -61,6 +62,8 @@ export class LeanAudioReceive {
     }
     // Already here (a packet werift had in hand before the take-over): keep the stream's replay list.
     if (this.receiver.has(ssrc)) return true;
+    const start = weriftStreamStart(dtls, ssrc);
+    const follow = weriftSrtpState(dtls, ssrc);
     const stats = (transceiver.receiver as unknown as { remoteStreams?: Record<number, WeriftStreamStatistics | undefined> }).remoteStreams?.[ssrc];
     const feed = typeof stats?.add === "function" ? stats : undefined;
     // One reusable view of the packet for werift's statistics (it reads these four fields only).
@@ -77,8 +80,7 @@ export class LeanAudioReceive {
         }
         deliver(seq, timestamp, payload);
       },
-      weriftStreamStart(dtls, ssrc),
-      weriftSrtpState(dtls, ssrc),
+      { ...(start ? { start } : {}), ...(follow ? { follow } : {}), payloadType },
     );
     return true;
   }

@@ -588,7 +588,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private handleRtp(transceiver: RTCRtpTransceiver, rtp: RtpPacket): void {
     if (transceiver.mid === null || !this.midToPeer.has(transceiver.mid)) return;
     if (this.lean && !this.closing) {
-      this.lean.take(transceiver, rtp.header.ssrc, (seq, timestamp, payload) => this.receiveAudio(transceiver, seq, timestamp, payload));
+      this.lean.take(transceiver, rtp.header.ssrc, rtp.header.payloadType, (seq, timestamp, payload) => this.receiveAudio(transceiver, seq, timestamp, payload));
     }
     this.receiveAudio(transceiver, rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload);
   }

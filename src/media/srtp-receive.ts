@@ -143,6 +143,22 @@ interface Stream extends SrtpReceiveCounters {
   readonly index: SrtpReceiveIndex;
   readonly deliver: SrtpPacketSink;
   readonly follow: WeriftSrtpState | undefined;
+  /** Only this RTP payload type is taken; -1: any. */
+  readonly payloadType: number;
+}
+
+/** How a stream is taken over (SrtpReceiver.add). */
+export interface SrtpStreamOptions {
+  /** The stream's rollover state so far (weriftStreamStart). */
+  start?: SrtpStreamStart;
+  /**
+   * werift's state of the stream (weriftSrtpState): every packet that moves the stream's index
+   * forward is written there too, so werift can take the stream back at any time (another socket,
+   * detach, a payload type left to it) without losing track of its rollover counter.
+   */
+  follow?: WeriftSrtpState;
+  /** Take only packets of this payload type; werift gets the others (it knows what to do with them). */
+  payloadType?: number;
 }
 
 /** werift's live rollover state for `ssrc` on `dtls`, once its SRTP context received from it. */
@@ -211,14 +227,18 @@ export class SrtpReceiver implements SrtpReceiveCounters {
     return this.attached && this.transport === udpTransportOf(dtls.iceTransport.connection.nominated);
   }
 
-  /**
-   * Receive stream `ssrc` here from now on; `start` is its rollover state so far (weriftStreamStart).
-   * With `follow` (werift's state of the stream, weriftSrtpState), every packet that moves the
-   * stream's index forward is written there too, so werift can take the stream back at any time
-   * (another socket, detach) without losing track of its rollover counter.
-   */
-  add(ssrc: number, deliver: SrtpPacketSink, start?: SrtpStreamStart, follow?: WeriftSrtpState): void {
-    this.streams.set(ssrc >>> 0, { index: new SrtpReceiveIndex(start), deliver, follow, packets: 0, replayed: 0, rejected: 0, malformed: 0 });
+  /** Receive stream `ssrc` here from now on. */
+  add(ssrc: number, deliver: SrtpPacketSink, options: SrtpStreamOptions = {}): void {
+    this.streams.set(ssrc >>> 0, {
+      index: new SrtpReceiveIndex(options.start),
+      deliver,
+      follow: options.follow,
+      payloadType: options.payloadType ?? -1,
+      packets: 0,
+      replayed: 0,
+      rejected: 0,
+      malformed: 0,
+    });
   }
 
   /** Leave stream `ssrc` to werift again. */
@@ -273,7 +293,7 @@ export class SrtpReceiver implements SrtpReceiveCounters {
     const offset = srtpHeaderLength(data);
     if (offset < 0) return false;
     const stream = this.streams.get(data.readUInt32BE(8));
-    if (!stream) return false;
+    if (!stream || (stream.payloadType >= 0 && (data[1]! & 0x7f) !== stream.payloadType)) return false;
     const seq = data.readUInt16BE(2);
     const roc = stream.index.estimate(seq);
     if (stream.index.isReplay(roc, seq)) {

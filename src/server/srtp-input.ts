@@ -49,7 +49,7 @@ export class SrtpInput {
     start?: SrtpStreamStart,
   ): SrtpInput {
     const receiver = SrtpReceiver.withKeys(keys);
-    receiver.add(ssrc, deliver, start);
+    receiver.add(ssrc, deliver, start ? { start } : {});
     return new SrtpInput(receiver);
   }
 
@@ -61,7 +61,9 @@ export class SrtpInput {
   static attach(dtls: RTCDtlsTransport | undefined, ssrc: number, deliver: UploadPacketSink): SrtpInput | undefined {
     const receiver = SrtpReceiver.attach(dtls);
     if (!receiver || !dtls) return undefined;
-    receiver.add(ssrc, deliver, weriftStreamStart(dtls, ssrc), weriftSrtpState(dtls, ssrc));
+    const start = weriftStreamStart(dtls, ssrc);
+    const follow = weriftSrtpState(dtls, ssrc);
+    receiver.add(ssrc, deliver, { ...(start ? { start } : {}), ...(follow ? { follow } : {}) });
     return new SrtpInput(receiver);
   }
 

@@ -78,11 +78,16 @@ test("take-over from werift's state: werift's last packet is a replay here, and 
   const follow: WeriftSrtpState = { rolloverCounter: 0, lastSequenceNumber: 65534 };
   const receiver = SrtpReceiver.withKeys(keys);
   const got: number[] = [];
-  receiver.add(9, (_m, seq) => got.push(seq), { roc: 0, lastSequenceNumber: 65534 }, follow);
+  receiver.add(9, (_m, seq) => got.push(seq), { start: { roc: 0, lastSequenceNumber: 65534 }, follow });
   assert.equal(receiver.receive(first), true);
   assert.equal(receiver.replayed, 1, "the take-over packet replayed is dropped");
   const next = [65535, 0, 1].map((seq) => protect(sender, 9, seq, randomBytes(30)));
   const late = protect(sender, 9, 65533, randomBytes(30));
+  // Another payload type on the stream is werift's (it knows the negotiated codecs).
+  const otherType = sender.encrypt(randomBytes(30), new RtpHeader({ payloadType: 63, sequenceNumber: 2, timestamp: 0, ssrc: 9 }));
+  const typed = SrtpReceiver.withKeys(keys);
+  typed.add(9, () => {}, { payloadType: 111 });
+  assert.equal(typed.receive(otherType), false);
   for (const p of next) receiver.receive(p);
   assert.deepEqual(follow, { rolloverCounter: 1, lastSequenceNumber: 1 }, "the rollover counter stepped at the wrap");
   receiver.receive(late);
