@@ -179,7 +179,7 @@ function relayChild(): void {
     }, 100).unref();
   }
   serve({
-    start: async (args: { workers?: number; forwarding?: "lean" | "generic"; limits?: Partial<RelayLimits>; videoRepair?: boolean; leanUploads?: boolean }) => {
+    start: async (args: { workers?: number; forwarding?: "lean" | "generic"; limits?: Partial<RelayLimits>; videoRepair?: boolean; leanUploads?: boolean; nativeSend?: boolean }) => {
       const options: RelayOptions = { host: "127.0.0.1", port: 0 };
       if (process.env.BENCH_DEBUG) options.logger = createLogger("info");
       if (args.workers !== undefined) options.workers = args.workers;
@@ -187,6 +187,7 @@ function relayChild(): void {
       if (args.limits) options.limits = args.limits;
       if (args.videoRepair !== undefined) options.videoRepair = args.videoRepair;
       if (args.leanUploads !== undefined) options.leanUploads = args.leanUploads;
+      if (args.nativeSend !== undefined) options.nativeSend = args.nativeSend;
       relay = new Relay(options);
       const url = await relay.start();
       return { url, engines: relay.stats.engines };
@@ -608,6 +609,8 @@ export interface ForwardScenario {
   forwarding: "lean" | "generic";
   /** Lean forwarding with werift's receive path for uploads (RelayOptions.leanUploads false), for comparison. */
   weriftUploads?: boolean;
+  /** Lean forwarding with the JavaScript protector and dgram instead of the native module (RelayOptions.nativeSend false). */
+  jsSend?: boolean;
   /** RawBots (no end-to-end encryption, count without decrypting); the rest are full Participants. */
   raw: number;
   workers?: number;
@@ -742,7 +745,7 @@ export async function runForward(sc: ForwardScenario): Promise<Record<string, un
   // machine before the room is complete); a capacity run puts the defaults back afterwards.
   const limits: Partial<RelayLimits> = { maxForwardedPacketsPerSecond: 1e9, maxParticipantsPerRoom: 1000, maxEngineLoad: 1 };
   const session = await openSession(
-    { forwarding: sc.forwarding, ...(sc.weriftUploads ? { leanUploads: false } : {}), ...(sc.workers !== undefined ? { workers: sc.workers } : {}), limits },
+    { forwarding: sc.forwarding, ...(sc.weriftUploads ? { leanUploads: false } : {}), ...(sc.jsSend ? { nativeSend: false } : {}), ...(sc.workers !== undefined ? { workers: sc.workers } : {}), limits },
     BOT_PROCESSES,
   );
   const out: Record<string, unknown>[] = [];
@@ -759,6 +762,7 @@ export async function runForward(sc: ForwardScenario): Promise<Record<string, un
       name: "relay-forward",
       forwarding: sc.forwarding,
       uploads: sc.forwarding === "lean" && !sc.weriftUploads ? "lean" : "werift",
+      send: sc.forwarding === "generic" ? "werift" : sc.jsSend ? "javascript" : "native",
       engines: session.engines,
       receivers: { participants: n - sc.raw, rawBots: sc.raw },
       ...(await measure(session, sc.measureMs)),
@@ -1004,20 +1008,27 @@ export async function benchRelay(options: RelayBenchOptions = {}): Promise<Array
     for (const n of [10, 20]) {
       await guarded(`relay-forward-${n}`, async () => {
         const [generic] = await runForward({ participants: n, forwarding: "generic", raw: 0, measureMs });
-        const [leanSend] = await runForward({ participants: n, forwarding: "lean", weriftUploads: true, raw: 0, measureMs });
+        const [leanSend] = await runForward({ participants: n, forwarding: "lean", weriftUploads: true, jsSend: true, raw: 0, measureMs });
+        const [leanJs] = await runForward({ participants: n, forwarding: "lean", jsSend: true, raw: 0, measureMs });
         const [lean] = await runForward({ participants: n, forwarding: "lean", raw: 0, measureMs });
         emit(generic!);
         emit(leanSend!);
+        emit(leanJs!);
         emit(lean!);
+        const us = (r: Record<string, unknown>): number => r.usPerPacket as number;
         emit({
           type: "bench",
           name: "relay-forward-ratio",
           participants: n,
-          genericUsPerPacket: generic!.usPerPacket,
-          leanSendOnlyUsPerPacket: leanSend!.usPerPacket,
-          leanUsPerPacket: lean!.usPerPacket,
-          ratio: round((generic!.usPerPacket as number) / (lean!.usPerPacket as number)),
-          leanUploadsRatio: round((leanSend!.usPerPacket as number) / (lean!.usPerPacket as number)),
+          genericUsPerPacket: us(generic!),
+          leanSendOnlyUsPerPacket: us(leanSend!),
+          leanJsUsPerPacket: us(leanJs!),
+          leanUsPerPacket: us(lean!),
+          ratio: round(us(generic!) / us(lean!)),
+          // Lean uploads against werift's receive path, both with the JavaScript send path.
+          leanUploadsRatio: round(us(leanSend!) / us(leanJs!)),
+          // The native send path against the JavaScript protector and dgram, everything else equal.
+          nativeSendRatio: round(us(leanJs!) / us(lean!)),
         });
       });
     }

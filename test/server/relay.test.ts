@@ -116,6 +116,10 @@ async function checkOrderedDelivery(options: Partial<RelayOptions>): Promise<voi
   if (options.forwarding === "generic" || options.leanUploads === false) assert.equal(lean, 0, "uploads are left to werift");
   else assert.ok(lean >= 200, `uploads taken by the lean receive path: ${lean}`);
   assert.equal(stats.perEngine.reduce((n, e) => n + e.leanUploadDropped, 0), 0, "no upload dropped as replay or forgery");
+  const nativeSent = stats.perEngine.reduce((n, e) => n + e.nativeSentPackets, 0);
+  if (options.forwarding === "generic" || options.nativeSend === false) assert.equal(nativeSent, 0, "no packet through the native path");
+  else assert.ok(nativeSent >= 200, `forwards sent by the native path: ${nativeSent}`);
+  assert.equal(stats.perEngine.reduce((n, e) => n + e.nativeSendFallbacks, 0), 0, "no native send fell back");
   if (options.placement === "spread") {
     const linked = stats.perEngine.reduce((n, e) => n + e.linkedPackets, 0);
     assert.ok(linked >= 200, `packets that crossed engines: ${linked}`);
@@ -134,6 +138,10 @@ test("lean path across two worker engines: every packet arrives in order with it
 
 test("lean forwarding with werift's upload receive path (leanUploads: false, for comparisons)", async () => {
   await checkOrderedDelivery({ workers: 0, leanUploads: false });
+});
+
+test("lean forwarding with the JavaScript protector and dgram (nativeSend: false, as without the native module)", async () => {
+  await checkOrderedDelivery({ workers: 0, nativeSend: false });
 });
 
 test("generic werift path (kept for comparisons) still forwards correctly", async () => {
