@@ -73,6 +73,8 @@ export interface EngineStats {
   /** Audio upload packets taken by the lean receive path (./srtp-input.ts), and dropped there (replays, forgeries). */
   leanUploadPackets: number;
   leanUploadDropped: number;
+  /** Lone SRTCP sender/receiver reports dropped unread on lean upload sockets (./rtcp-filter.ts). */
+  rtcpReportsDropped: number;
   /** Forwarded packets the native send path (src/media/native.ts) put on the wire, and the sends it
    *  handed back to dgram (socket buffer full, errors). */
   nativeSentPackets: number;

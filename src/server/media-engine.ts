@@ -55,7 +55,7 @@ export class MediaEngine {
   /** Upload accounting of peers that have left. */
   private goneLost = 0;
   private goneExpected = 0;
-  private goneLean = { packets: 0, dropped: 0 };
+  private goneLean = { packets: 0, dropped: 0, reportsDropped: 0 };
   private goneNative = { sent: 0, fallbacks: 0 };
   private goneRepaired = 0;
   /** Video upload packets forwarded per publisher (peer id) since the last load report. */
@@ -236,6 +236,7 @@ export class MediaEngine {
     this.goneExpected += peer.uploadCounter.expected;
     this.goneLean.packets += peer.leanUploadStats.packets;
     this.goneLean.dropped += peer.leanUploadStats.dropped;
+    this.goneLean.reportsDropped += peer.leanUploadStats.reportsDropped;
     this.goneNative.sent += peer.nativeSendStats.sent;
     this.goneNative.fallbacks += peer.nativeSendStats.fallbacks;
     this.goneRepaired += peer.videoSequence.filled;
@@ -312,6 +313,7 @@ export class MediaEngine {
     let expected = this.goneExpected;
     let leanPackets = this.goneLean.packets;
     let leanDropped = this.goneLean.dropped;
+    let reportsDropped = this.goneLean.reportsDropped;
     let repaired = this.goneRepaired;
     let nativeSent = this.goneNative.sent;
     let nativeFallbacks = this.goneNative.fallbacks;
@@ -321,6 +323,7 @@ export class MediaEngine {
       expected += peer.uploadCounter.expected;
       leanPackets += peer.leanUploadStats.packets;
       leanDropped += peer.leanUploadStats.dropped;
+      reportsDropped += peer.leanUploadStats.reportsDropped;
       nativeSent += peer.nativeSendStats.sent;
       nativeFallbacks += peer.nativeSendStats.fallbacks;
     }
@@ -334,6 +337,7 @@ export class MediaEngine {
       linkedPackets: this.linked,
       leanUploadPackets: leanPackets,
       leanUploadDropped: leanDropped,
+      rtcpReportsDropped: reportsDropped,
       nativeSentPackets: nativeSent,
       nativeSendFallbacks: nativeFallbacks,
       nacksReceived: this.nacks,

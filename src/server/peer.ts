@@ -293,8 +293,9 @@ export class RelayPeer {
   }
 
   /** Upload packets the lean receive path has delivered, and dropped (replays, forgeries). */
-  get leanUploadStats(): { packets: number; dropped: number } {
-    return { packets: this.uploadInput?.packets ?? 0, dropped: this.uploadInput?.dropped ?? 0 };
+  get leanUploadStats(): { packets: number; dropped: number; reportsDropped: number } {
+    const input = this.uploadInput;
+    return { packets: input?.packets ?? 0, dropped: input?.dropped ?? 0, reportsDropped: input?.reportsDropped ?? 0 };
   }
 
   /** Packets the native send path put on the wire for this subscriber, and its fallbacks to dgram. */

@@ -18,6 +18,7 @@
 import { createDecipheriv } from "node:crypto";
 import type { RTCDtlsTransport } from "werift";
 import { SRTP_AEAD_AES_128_GCM, udpTransportOf, type WeriftUdpTransport } from "./srtp-output.js";
+import { isLoneReport } from "./rtcp-filter.js";
 
 /** RFC 7714 §8: authentication tag length. */
 const TAG_BYTES = 16;
@@ -80,6 +81,8 @@ export class SrtpInput {
   packets = 0;
   /** Packets dropped as replays or after failed authentication. */
   dropped = 0;
+  /** Lone SRTCP sender/receiver reports on this socket, dropped unread (./rtcp-filter.ts). */
+  reportsDropped = 0;
   private readonly index: SrtpReceiveIndex;
   private readonly key: Buffer;
   private readonly salt: Buffer;
@@ -141,7 +144,13 @@ export class SrtpInput {
     this.transport = transport;
     this.passOn = passOn;
     transport.onData = (data, addr) => {
-      if (!this.receive(data)) passOn(data, addr);
+      if (this.receive(data)) return;
+      // Reports the relay does not use (./rtcp-filter.ts): not worth werift's SRTCP path.
+      if (isLoneReport(data, TAG_BYTES)) {
+        this.reportsDropped++;
+        return;
+      }
+      passOn(data, addr);
     };
   }
 

@@ -167,6 +167,31 @@ test("subscribers get RTCP sender reports for forwarded streams", async () => {
   await b.close();
 });
 
+test("lone receiver reports from participants are dropped unread on lean upload sockets; audio is untouched", async () => {
+  const { relay, invite } = await startRelay({ workers: 0 });
+  const a = await join(invite, "a");
+  const b = await join(invite, "b");
+  const t = talk([a, b]);
+  try {
+    await waitFor(() => a.heard.includes(b.peerId) && b.heard.includes(a.peerId), 10_000, "a and b hear each other");
+    // werift receivers report about once a second (0.5–1.5 s apart).
+    const deadline = Date.now() + 8_000;
+    let dropped = 0;
+    while (dropped < 2 && Date.now() < deadline) {
+      dropped = (await relay.collectStats()).perEngine.reduce((n, e) => n + e.rtcpReportsDropped, 0);
+      if (dropped < 2) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(dropped >= 2, `receiver reports dropped at the relay: ${dropped}`);
+    const before = lossOf(b, a).received;
+    await waitFor(() => lossOf(b, a).received >= before + 25, 5_000, "audio keeps flowing");
+    assert.equal(lossOf(b, a).lost, 0);
+  } finally {
+    t.stop();
+  }
+  await a.close();
+  await b.close();
+});
+
 test("renegotiation: a late joiner hears everyone and is heard, with no loss on existing streams", async () => {
   const { invite } = await startRelay({ workers: 2, placement: "spread" });
   const a = await join(invite, "a");
