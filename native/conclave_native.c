@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,8 @@
 typedef struct {
   EVP_CIPHER_CTX *ctx;
   uint8_t salt[GCM_IV_BYTES];
+  /* Opens (decrypts) instead of sealing. */
+  bool open;
 } gcm_context;
 
 typedef struct {
@@ -92,22 +95,29 @@ static void free_target(napi_env env, void *data, void *hint) {
   free(data);
 }
 
-/* gcmContext(key: Uint8Array(16), salt: Uint8Array(>= 12)): external */
+/*
+ * gcmContext(key: Uint8Array(16), salt: Uint8Array(>= 12), open?: boolean): external. A context
+ * either seals (protects outgoing packets) or opens (checks and decrypts incoming ones).
+ */
 static napi_value gcm_context_new(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
+  napi_value argv[3];
   uint8_t *key, *salt;
   size_t key_length, salt_length;
-  if (!get_args(env, info, 2, argv) || !get_bytes(env, argv[0], &key, &key_length) ||
+  size_t argc = 3;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !get_bytes(env, argv[0], &key, &key_length) ||
       !get_bytes(env, argv[1], &salt, &salt_length))
     return throw_error(env, "gcmContext(key, salt): two Uint8Arrays expected");
+  bool open = false;
+  if (argc > 2 && napi_get_value_bool(env, argv[2], &open) != napi_ok) open = false;
   if (key_length != GCM_KEY_BYTES || salt_length < GCM_IV_BYTES)
     return throw_error(env, "gcmContext: a 16-byte key and a 12-byte salt expected");
   gcm_context *c = (gcm_context *)calloc(1, sizeof *c);
   if (!c) return throw_error(env, "gcmContext: out of memory");
   c->ctx = EVP_CIPHER_CTX_new();
-  if (!c->ctx || EVP_EncryptInit_ex(c->ctx, EVP_aes_128_gcm(), NULL, NULL, NULL) != 1 ||
+  c->open = open;
+  if (!c->ctx || EVP_CipherInit_ex(c->ctx, EVP_aes_128_gcm(), NULL, NULL, NULL, open ? 0 : 1) != 1 ||
       EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_BYTES, NULL) != 1 ||
-      EVP_EncryptInit_ex(c->ctx, NULL, NULL, key, NULL) != 1) {
+      EVP_CipherInit_ex(c->ctx, NULL, NULL, key, NULL, open ? 0 : 1) != 1) {
     if (c->ctx) EVP_CIPHER_CTX_free(c->ctx);
     free(c);
     return throw_error(env, "gcmContext: OpenSSL refused the key");
@@ -200,6 +210,7 @@ static int get_seal_args(napi_env env, napi_value *argv, seal_args *a) {
   void *data = NULL;
   if (napi_get_value_external(env, argv[0], &data) != napi_ok || !data) return 0;
   a->context = (gcm_context *)data;
+  if (a->context->open) return 0;
   return get_u32(env, argv[1], &a->byte1) && get_u32(env, argv[2], &a->seq) && get_u32(env, argv[3], &a->timestamp) &&
          get_u32(env, argv[4], &a->ssrc) && get_u32(env, argv[5], &a->roc) &&
          get_bytes(env, argv[6], &a->payload, &a->length);
@@ -250,12 +261,57 @@ static napi_value seal_send_js(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * open(context, packet, headerBytes, roc, out): RFC 7714 §8 check and decryption of one SRTP packet
+ * whose RTP header (with any CSRCs and extension) is `headerBytes` long: the IV from the salt, the
+ * packet's SSRC and sequence number and `roc` (§8.1), the header as associated data (§8.2), the last
+ * 16 bytes as the tag. Writes the plaintext payload into `out`; returns its length, or −1 when the
+ * packet is not authentic under this key (nothing is written then that a caller may use).
+ */
+static napi_value open_js(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  void *data = NULL;
+  uint8_t *packet, *out;
+  size_t length, out_length;
+  uint32_t header = 0, roc = 0;
+  if (!get_args(env, info, 5, argv) || napi_get_value_external(env, argv[0], &data) != napi_ok || !data ||
+      !get_bytes(env, argv[1], &packet, &length) || !get_u32(env, argv[2], &header) || !get_u32(env, argv[3], &roc) ||
+      !get_bytes(env, argv[4], &out, &out_length))
+    return throw_error(env, "open(context, packet, headerBytes, roc, out): bad arguments");
+  gcm_context *c = (gcm_context *)data;
+  if (!c->open) return throw_error(env, "open: this context seals");
+  int32_t result = -1;
+  if (header >= RTP_HEADER_BYTES && length >= header + GCM_TAG_BYTES && out_length >= length - header - GCM_TAG_BYTES &&
+      length - header - GCM_TAG_BYTES <= MAX_PACKET_BYTES) {
+    size_t body = length - header - GCM_TAG_BYTES;
+    uint8_t iv[GCM_IV_BYTES] = {0, 0, packet[8], packet[9], packet[10], packet[11], (uint8_t)(roc >> 24), (uint8_t)(roc >> 16),
+                                (uint8_t)(roc >> 8), (uint8_t)roc, packet[2], packet[3]};
+    for (int i = 0; i < GCM_IV_BYTES; i++) iv[i] ^= c->salt[i];
+    uint8_t plain[MAX_PACKET_BYTES];
+    uint8_t tag[GCM_TAG_BYTES];
+    memcpy(tag, packet + length - GCM_TAG_BYTES, GCM_TAG_BYTES);
+    int n = 0;
+    if (EVP_DecryptInit_ex(c->ctx, NULL, NULL, NULL, iv) == 1 && EVP_DecryptUpdate(c->ctx, NULL, &n, packet, (int)header) == 1 &&
+        (body == 0 || EVP_DecryptUpdate(c->ctx, plain, &n, packet + header, (int)body) == 1) &&
+        EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_BYTES, tag) == 1 &&
+        EVP_DecryptFinal_ex(c->ctx, plain + body, &n) == 1) {
+      memcpy(out, plain, body);
+      result = (int32_t)body;
+    }
+    OPENSSL_cleanse(plain, body);
+  }
+  napi_value value;
+  napi_create_int32(env, result, &value);
+  return value;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"gcmContext", NULL, gcm_context_new, NULL, NULL, NULL, napi_enumerable, NULL},
       {"target", NULL, target_new, NULL, NULL, NULL, napi_enumerable, NULL},
       {"seal", NULL, seal_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sealSend", NULL, seal_send_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"open", NULL, open_js, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
   return exports;

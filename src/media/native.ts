@@ -1,7 +1,8 @@
 /**
- * The optional native send path (native/conclave_native.c, built at install by
+ * The optional native SRTP path (native/conclave_native.c, built at install by
  * scripts/build-native.mjs): AEAD_AES_128_GCM SRTP protection in OpenSSL and one sendto(2) per
- * datagram on a UDP socket werift opened, for the relay's lean forwarder.
+ * datagram on a UDP socket werift opened, for the relay's lean forwarder; and the matching check and
+ * decryption for lean receive paths.
  *
  * Optional by design: without a C compiler, on another OS, or with CONCLAVE_NATIVE=0, `native()`
  * is undefined and callers use the JavaScript path, which produces the same bytes.
@@ -17,8 +18,11 @@ export type NativeGcmContext = { readonly __brand: "NativeGcmContext" };
 export type NativeTarget = { readonly __brand: "NativeTarget" };
 
 export interface NativeSendPath {
-  /** A context for one SRTP session's local key (16 bytes) and salt (first 12 bytes used). */
-  gcmContext(key: Uint8Array, salt: Uint8Array): NativeGcmContext;
+  /**
+   * A context for one SRTP session's key (16 bytes) and salt (first 12 bytes used): it seals
+   * (outgoing packets, the local key) or, with `open` true, opens (incoming ones, the remote key).
+   */
+  gcmContext(key: Uint8Array, salt: Uint8Array, open?: boolean): NativeGcmContext;
   /** The address `host`:`port`, or null when `host` is not an IP address literal. */
   target(host: string, port: number): NativeTarget | null;
   /**
@@ -26,6 +30,12 @@ export interface NativeSendPath {
    * type (the header's second byte). Writes header ‖ ciphertext ‖ tag into `out`; returns its length.
    */
   seal(context: NativeGcmContext, byte1: number, seq: number, timestamp: number, ssrc: number, roc: number, payload: Uint8Array, out: Uint8Array): number;
+  /**
+   * RFC 7714 check and decryption of one SRTP packet whose RTP header (CSRCs and extension
+   * included) is `headerBytes` long, under rollover counter `roc`: writes the payload into `out` and
+   * returns its length, or −1 when the packet is not authentic under this key.
+   */
+  open(context: NativeGcmContext, packet: Uint8Array, headerBytes: number, roc: number, out: Uint8Array): number;
   /** `seal` and sendto(2) on `fd` without blocking: bytes sent, or −errno (−11 EAGAIN: buffer full). */
   sealSend(context: NativeGcmContext, byte1: number, seq: number, timestamp: number, ssrc: number, roc: number, payload: Uint8Array, fd: number, target: NativeTarget): number;
 }

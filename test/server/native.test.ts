@@ -54,6 +54,47 @@ test("native seal reproduces the RFC 7714 §16.1 vector", () => {
   assert.equal(out.toString("hex"), v.srtp);
 });
 
+test("native open: the RFC 7714 vector decrypts; a flipped bit, a wrong ROC or a truncated packet is refused", () => {
+  const n = api();
+  const v = loadVector();
+  const rtp = Buffer.from(v.rtp, "hex");
+  const srtp = Buffer.from(v.srtp, "hex");
+  const context = n.gcmContext(Buffer.from(v.session_key, "hex"), Buffer.from(v.session_salt, "hex"), true);
+  const out = Buffer.alloc(srtp.length);
+  const length = n.open(context, srtp, RTP_HEADER_BYTES, v.roc, out);
+  assert.equal(length, rtp.length - RTP_HEADER_BYTES);
+  assert.deepEqual(out.subarray(0, length), rtp.subarray(RTP_HEADER_BYTES));
+  for (const at of [1, RTP_HEADER_BYTES + 3, srtp.length - 1]) {
+    const bad = Buffer.from(srtp);
+    bad[at]! ^= 0x01;
+    assert.equal(n.open(context, bad, RTP_HEADER_BYTES, v.roc, out), -1, `bit flipped at ${at}`);
+  }
+  assert.equal(n.open(context, srtp, RTP_HEADER_BYTES, v.roc + 1, out), -1, "wrong rollover counter");
+  assert.equal(n.open(context, srtp.subarray(0, 20), RTP_HEADER_BYTES, v.roc, out), -1, "truncated");
+  assert.equal(n.open(context, srtp, 200, v.roc, out), -1, "header longer than the packet");
+  // And it still opens the genuine packet after those refusals (the context is reusable).
+  assert.equal(n.open(context, srtp, RTP_HEADER_BYTES, v.roc, out), rtp.length - RTP_HEADER_BYTES);
+});
+
+test("native seal then open round-trips random packets; a context does only its own direction", () => {
+  const n = api();
+  const key = randomBytes(16);
+  const salt = randomBytes(12);
+  const sealer = n.gcmContext(key, salt);
+  const opener = n.gcmContext(key, salt, true);
+  for (let i = 0; i < 50; i++) {
+    const payload = randomBytes(randomInt(0, 1200));
+    const roc = randomInt(2 ** 32);
+    const packet = Buffer.alloc(RTP_HEADER_BYTES + payload.length + GCM_TAG_BYTES);
+    n.seal(sealer, 111, randomInt(0x10000), randomInt(2 ** 32), randomInt(2 ** 32), roc, payload, packet);
+    const out = Buffer.alloc(payload.length);
+    assert.equal(n.open(opener, packet, RTP_HEADER_BYTES, roc, out), payload.length);
+    assert.deepEqual(out, payload);
+  }
+  assert.throws(() => n.open(sealer, Buffer.alloc(40), RTP_HEADER_BYTES, 0, Buffer.alloc(40)), /seals/);
+  assert.throws(() => n.seal(opener, 0, 1, 2, 3, 4, Buffer.alloc(10), Buffer.alloc(60)), /bad arguments/);
+});
+
 test("native seal and the JavaScript protector produce the same bytes", () => {
   const n = api();
   for (let k = 0; k < 20; k++) {
