@@ -305,6 +305,86 @@ static napi_value open_js(napi_env env, napi_callback_info info) {
   return value;
 }
 
+/*
+ * Generic AES-GCM with a 12-byte nonce and a 16-byte tag, keyed per call (AES-128 or AES-256 by key
+ * length), for SFrame (RFC 9605 §4.5.1's AES_128_GCM_SHA256_128 and AES_256_GCM_SHA512_128 suites).
+ * The associated data comes in two parts (header, metadata). One OpenSSL context per thread and
+ * direction is kept and re-keyed on each call; node:crypto would build a cipher object per frame.
+ */
+static _Thread_local EVP_CIPHER_CTX *aead_seal_ctx = NULL;
+static _Thread_local EVP_CIPHER_CTX *aead_open_ctx = NULL;
+
+static const EVP_CIPHER *gcm_for(size_t key_length) {
+  return key_length == 16 ? EVP_aes_128_gcm() : key_length == 32 ? EVP_aes_256_gcm() : NULL;
+}
+
+/* aeadSeal(key, nonce(12), aad1, aad2, plaintext, out, offset): writes ciphertext ‖ tag at out[offset]. */
+static napi_value aead_seal_js(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  uint8_t *key, *nonce, *aad1, *aad2, *plain, *out;
+  size_t key_length, nonce_length, aad1_length, aad2_length, plain_length, out_length;
+  uint32_t offset = 0;
+  if (!get_args(env, info, 7, argv) || !get_bytes(env, argv[0], &key, &key_length) || !get_bytes(env, argv[1], &nonce, &nonce_length) ||
+      !get_bytes(env, argv[2], &aad1, &aad1_length) || !get_bytes(env, argv[3], &aad2, &aad2_length) ||
+      !get_bytes(env, argv[4], &plain, &plain_length) || !get_bytes(env, argv[5], &out, &out_length) || !get_u32(env, argv[6], &offset))
+    return throw_error(env, "aeadSeal(key, nonce, aad1, aad2, plaintext, out, offset): bad arguments");
+  const EVP_CIPHER *cipher = gcm_for(key_length);
+  if (!cipher || nonce_length != GCM_IV_BYTES) return throw_error(env, "aeadSeal: a 16- or 32-byte key and a 12-byte nonce expected");
+  if (plain_length > INT32_MAX || offset > out_length || out_length - offset < plain_length + GCM_TAG_BYTES)
+    return throw_error(env, "aeadSeal: output too small");
+  if (!aead_seal_ctx && !(aead_seal_ctx = EVP_CIPHER_CTX_new())) return throw_error(env, "aeadSeal: out of memory");
+  EVP_CIPHER_CTX *ctx = aead_seal_ctx;
+  int n = 0;
+  uint8_t *dst = out + offset;
+  if (EVP_EncryptInit_ex(ctx, cipher, NULL, NULL, NULL) != 1 || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_BYTES, NULL) != 1 ||
+      EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) != 1 ||
+      (aad1_length > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad1, (int)aad1_length) != 1) ||
+      (aad2_length > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad2, (int)aad2_length) != 1) ||
+      (plain_length > 0 && EVP_EncryptUpdate(ctx, dst, &n, plain, (int)plain_length) != 1) ||
+      EVP_EncryptFinal_ex(ctx, dst + plain_length, &n) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_BYTES, dst + plain_length) != 1)
+    return throw_error(env, "aeadSeal: OpenSSL failed");
+  napi_value result;
+  napi_create_uint32(env, (uint32_t)(plain_length + GCM_TAG_BYTES), &result);
+  return result;
+}
+
+/*
+ * aeadOpen(key, nonce(12), aad1, aad2, ciphertext, tag(16), out): the plaintext's length, written
+ * into out; −1 when the tag does not verify (out is zeroed then).
+ */
+static napi_value aead_open_js(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  uint8_t *key, *nonce, *aad1, *aad2, *ct, *tag, *out;
+  size_t key_length, nonce_length, aad1_length, aad2_length, ct_length, tag_length, out_length;
+  if (!get_args(env, info, 7, argv) || !get_bytes(env, argv[0], &key, &key_length) || !get_bytes(env, argv[1], &nonce, &nonce_length) ||
+      !get_bytes(env, argv[2], &aad1, &aad1_length) || !get_bytes(env, argv[3], &aad2, &aad2_length) ||
+      !get_bytes(env, argv[4], &ct, &ct_length) || !get_bytes(env, argv[5], &tag, &tag_length) || !get_bytes(env, argv[6], &out, &out_length))
+    return throw_error(env, "aeadOpen(key, nonce, aad1, aad2, ciphertext, tag, out): bad arguments");
+  const EVP_CIPHER *cipher = gcm_for(key_length);
+  if (!cipher || nonce_length != GCM_IV_BYTES || tag_length != GCM_TAG_BYTES)
+    return throw_error(env, "aeadOpen: a 16- or 32-byte key, a 12-byte nonce and a 16-byte tag expected");
+  if (ct_length > INT32_MAX || out_length < ct_length) return throw_error(env, "aeadOpen: output too small");
+  if (!aead_open_ctx && !(aead_open_ctx = EVP_CIPHER_CTX_new())) return throw_error(env, "aeadOpen: out of memory");
+  EVP_CIPHER_CTX *ctx = aead_open_ctx;
+  uint8_t tag_copy[GCM_TAG_BYTES];
+  memcpy(tag_copy, tag, GCM_TAG_BYTES);
+  int n = 0;
+  int32_t result = -1;
+  if (EVP_DecryptInit_ex(ctx, cipher, NULL, NULL, NULL) == 1 && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_BYTES, NULL) == 1 &&
+      EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 &&
+      (aad1_length == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad1, (int)aad1_length) == 1) &&
+      (aad2_length == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad2, (int)aad2_length) == 1) &&
+      (ct_length == 0 || EVP_DecryptUpdate(ctx, out, &n, ct, (int)ct_length) == 1) &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_BYTES, tag_copy) == 1 && EVP_DecryptFinal_ex(ctx, out + ct_length, &n) == 1)
+    result = (int32_t)ct_length;
+  else
+    OPENSSL_cleanse(out, ct_length);
+  napi_value value;
+  napi_create_int32(env, result, &value);
+  return value;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"gcmContext", NULL, gcm_context_new, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -312,6 +392,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"seal", NULL, seal_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sealSend", NULL, seal_send_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"open", NULL, open_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"aeadSeal", NULL, aead_seal_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"aeadOpen", NULL, aead_open_js, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
   return exports;

@@ -36,6 +36,10 @@ export interface NativeSendPath {
    * returns its length, or −1 when the packet is not authentic under this key.
    */
   open(context: NativeGcmContext, packet: Uint8Array, headerBytes: number, roc: number, out: Uint8Array): number;
+  /** AES-GCM keyed per call (16/32-byte key, 12-byte nonce, 16-byte tag; SFrame): ciphertext ‖ tag into out at offset; returns its length. */
+  aeadSeal(key: Uint8Array, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number;
+  /** The matching check and decryption: the plaintext's length (written into out), or −1. */
+  aeadOpen(key: Uint8Array, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array): number;
   /** `seal` and sendto(2) on `fd` without blocking: bytes sent, or −errno (−11 EAGAIN: buffer full). */
   sealSend(context: NativeGcmContext, byte1: number, seq: number, timestamp: number, ssrc: number, roc: number, payload: Uint8Array, fd: number, target: NativeTarget): number;
 }
