@@ -162,6 +162,28 @@ test("sealSend puts one SRTP datagram on the wire that werift's receive context 
   }
 });
 
+test("sealSend reaches an IPv6 socket on ::1", async () => {
+  const n = api();
+  const context = n.gcmContext(randomBytes(16), randomBytes(12));
+  const from = createSocket("udp6");
+  const to = createSocket("udp6");
+  from.bind(0, "::1");
+  to.bind(0, "::1");
+  await Promise.all([once(from, "listening"), once(to, "listening")]);
+  try {
+    const target = n.target("::1", to.address().port);
+    assert.ok(target);
+    const got = once(to, "message");
+    assert.equal(n.sealSend(context, 111, 1, 2, 3, 0, Buffer.alloc(40, 7), socketFd(from), target), 12 + 40 + 16);
+    const [message, rinfo] = (await got) as [Buffer, { port: number }];
+    assert.equal(message.length, 12 + 40 + 16);
+    assert.equal(rinfo.port, from.address().port, "sent from the socket's own address");
+  } finally {
+    from.close();
+    to.close();
+  }
+});
+
 test("native path: bad arguments throw, a name is not an address, a closed descriptor is an error code", async () => {
   const n = api();
   assert.throws(() => n.gcmContext(Buffer.alloc(15), Buffer.alloc(12)), /16-byte key/);
@@ -172,6 +194,20 @@ test("native path: bad arguments throw, a name is not an address, a closed descr
   assert.throws(() => n.seal(context, 0, 1, 2, 3, 4, Buffer.alloc(100), Buffer.alloc(50)), /too small/);
   assert.throws(() => n.seal(context, 0, 1, 2, 3, 4, Buffer.alloc(4000), Buffer.alloc(5000)), /too large/);
   assert.throws(() => n.sealSend({} as never, 0, 1, 2, 3, 4, Buffer.alloc(10), 3, n.target("127.0.0.1", 9)!), /bad arguments/);
+  const key = Buffer.alloc(16, 3);
+  const nonce = Buffer.alloc(12, 4);
+  const none = Buffer.alloc(0);
+  assert.throws(() => n.aeadSeal(Buffer.alloc(15), nonce, none, none, Buffer.alloc(4), Buffer.alloc(20), 0), /16- or 32-byte key/);
+  assert.throws(() => n.aeadSeal(key, nonce, none, none, Buffer.alloc(4), Buffer.alloc(19), 0), /too small/);
+  assert.throws(() => n.aeadSeal(key, nonce, none, none, Buffer.alloc(4), Buffer.alloc(40), 30), /too small/);
+  const sealed = Buffer.alloc(20);
+  assert.equal(n.aeadSeal(key, nonce, Buffer.from("hdr"), none, Buffer.from("data"), sealed, 0), 20);
+  const plain = Buffer.alloc(4);
+  assert.equal(n.aeadOpen(key, nonce, Buffer.from("hdr"), none, sealed.subarray(0, 4), sealed.subarray(4), plain), 4);
+  assert.equal(plain.toString(), "data");
+  assert.equal(n.aeadOpen(key, nonce, Buffer.from("hdx"), none, sealed.subarray(0, 4), sealed.subarray(4), plain), -1, "other AAD");
+  assert.deepEqual(plain, Buffer.alloc(4), "nothing of a refused frame is left in out");
+  assert.throws(() => n.aeadOpen(key, nonce, none, none, sealed.subarray(0, 4), sealed.subarray(4, 12), plain), /16-byte tag/);
   const s = await boundSocket();
   const fd = socketFd(s);
   s.close();
