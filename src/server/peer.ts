@@ -33,6 +33,7 @@ import { OfferQueue } from "./offer-queue.js";
 import { UploadCounter } from "./upload-counter.js";
 import { holdEarlyDtls } from "./dtls-hold.js";
 import { prepareDtlsCertificate } from "../media/dtls-certificate.js";
+import { guardDtlsRecords } from "../media/dtls-guard.js";
 
 export type ForwardingMode = "lean" | "generic";
 
@@ -361,7 +362,11 @@ export class RelayPeer {
         await prepareDtlsCertificate();
         const offer = await this.pc.createOffer();
         await this.pc.setLocalDescription(offer);
-        for (const transport of this.pc.dtlsTransports) holdEarlyDtls(transport);
+        for (const transport of this.pc.dtlsTransports) {
+          holdEarlyDtls(transport);
+          // Forged DTLS records would end the session unnoticed (src/media/dtls-guard.ts).
+          guardDtlsRecords(transport);
+        }
         enlargeReceiveBuffers(this.pc);
       }, !this.answered);
       if (this.closed) return;
