@@ -48,6 +48,7 @@ import { buildPeerConfig, bindAddressFor, OPUS_PAYLOAD_TYPE } from "../src/media
 import { parseServerMessage } from "../src/protocol/index.js";
 import { KeystreamAhead, SrtpGcmProtector, writeRtpHeader } from "../src/server/srtp-protect.js";
 import { SrtpInput } from "../src/server/srtp-input.js";
+import { native } from "../src/media/native.js";
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -182,7 +183,7 @@ function relayChild(): void {
     }, 100).unref();
   }
   serve({
-    start: async (args: { workers?: number; forwarding?: "lean" | "generic"; limits?: Partial<RelayLimits>; videoRepair?: boolean; leanUploads?: boolean }) => {
+    start: async (args: { workers?: number; forwarding?: "lean" | "generic"; limits?: Partial<RelayLimits>; videoRepair?: boolean; leanUploads?: boolean; nativeSend?: boolean }) => {
       const options: RelayOptions = { host: "127.0.0.1", port: 0 };
       if (process.env.BENCH_DEBUG) options.logger = createLogger("info");
       if (args.workers !== undefined) options.workers = args.workers;
@@ -190,6 +191,7 @@ function relayChild(): void {
       if (args.limits) options.limits = args.limits;
       if (args.videoRepair !== undefined) options.videoRepair = args.videoRepair;
       if (args.leanUploads !== undefined) options.leanUploads = args.leanUploads;
+      if (args.nativeSend !== undefined) options.nativeSend = args.nativeSend;
       relay = new Relay(options);
       const url = await relay.start();
       return { url, engines: relay.stats.engines };
@@ -618,6 +620,8 @@ export interface ForwardScenario {
   forwarding: "lean" | "generic";
   /** Lean forwarding with werift's receive path for uploads (RelayOptions.leanUploads false), for comparison. */
   weriftUploads?: boolean;
+  /** Lean forwarding with the JavaScript protector and dgram instead of the native module (RelayOptions.nativeSend false). */
+  jsSend?: boolean;
   /** RawBots (no end-to-end encryption, count without decrypting); the rest are full Participants. */
   raw: number;
   workers?: number;
@@ -755,7 +759,7 @@ export async function runForward(sc: ForwardScenario): Promise<Record<string, un
   // machine before the room is complete); a capacity run puts the defaults back afterwards.
   const limits: Partial<RelayLimits> = { maxForwardedPacketsPerSecond: 1e9, maxParticipantsPerRoom: 1000, maxEngineLoad: 1 };
   const session = await openSession(
-    { forwarding: sc.forwarding, ...(sc.weriftUploads ? { leanUploads: false } : {}), ...(sc.workers !== undefined ? { workers: sc.workers } : {}), limits },
+    { forwarding: sc.forwarding, ...(sc.weriftUploads ? { leanUploads: false } : {}), ...(sc.jsSend ? { nativeSend: false } : {}), ...(sc.workers !== undefined ? { workers: sc.workers } : {}), limits },
     BOT_PROCESSES,
   );
   const out: Record<string, unknown>[] = [];
@@ -772,6 +776,7 @@ export async function runForward(sc: ForwardScenario): Promise<Record<string, un
       name: "relay-forward",
       forwarding: sc.forwarding,
       uploads: sc.forwarding === "lean" && !sc.weriftUploads ? "lean" : "werift",
+      send: sc.forwarding === "generic" ? "werift" : sc.jsSend ? "javascript" : "native",
       engines: session.engines,
       receivers: { participants: n - sc.raw, rawBots: sc.raw },
       ...(await measure(session, sc.measureMs)),
@@ -917,8 +922,9 @@ export async function joinTimeByReceivePath(participants: number, samples: numbe
 }
 
 /**
- * SRTP protection of one 100-byte audio payload: the lean path's AES-GCM (one long-lived ECB
- * context, table GHASH, keystream prepared ahead) vs a node:crypto GCM context per packet, same run.
+ * SRTP protection of one 100-byte audio payload: the lean path's JavaScript AES-GCM (one long-lived
+ * ECB context, table GHASH, keystream prepared ahead), the native module's OpenSSL GCM (when built:
+ * src/media/native.ts) and a node:crypto GCM context per packet, same run.
  * Both wrap around at 65536 packets with ROC 0: the figures are for timing only.
  */
 export function benchSrtpProtect(): Record<string, unknown> {
@@ -957,13 +963,23 @@ export function benchSrtpProtect(): Record<string, unknown> {
     }
     return Number(now - start) / 1000 / calls;
   };
+  const n = native();
+  const context = n?.gcmContext(key, salt);
+  const out = Buffer.alloc(12 + payload.length + 16);
+  const nativeOp = (): void => {
+    seq = (seq + 1) & 0xffff;
+    n!.seal(context!, 111, seq, seq * 960, 0x1234, 0, payload, out);
+  };
   time(leanOp, 200);
   time(nodeOp, 200);
+  if (n) time(nativeOp, 200);
   const a: number[] = [];
   const b: number[] = [];
+  const c: number[] = [];
   for (let r = 0; r < 7; r++) {
     a.push(time(leanOp, 150));
     b.push(time(nodeOp, 150));
+    if (n) c.push(time(nativeOp, 150));
   }
   const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
   return {
@@ -973,6 +989,9 @@ export function benchSrtpProtect(): Record<string, unknown> {
     usPerPacket: round(median(a), 3),
     nodeGcmUsPerPacket: round(median(b), 3),
     ratio: round(median(b) / median(a)),
+    // The native module's seal (no send): null when it is not built.
+    nativeUsPerPacket: n ? round(median(c), 3) : null,
+    nativeRatio: n ? round(median(a) / median(c)) : null,
   };
 }
 
@@ -1063,20 +1082,27 @@ export async function benchRelay(options: RelayBenchOptions = {}): Promise<Array
     for (const n of [10, 20]) {
       await guarded(`relay-forward-${n}`, async () => {
         const [generic] = await runForward({ participants: n, forwarding: "generic", raw: 0, measureMs });
-        const [leanSend] = await runForward({ participants: n, forwarding: "lean", weriftUploads: true, raw: 0, measureMs });
+        const [leanSend] = await runForward({ participants: n, forwarding: "lean", weriftUploads: true, jsSend: true, raw: 0, measureMs });
+        const [leanJs] = await runForward({ participants: n, forwarding: "lean", jsSend: true, raw: 0, measureMs });
         const [lean] = await runForward({ participants: n, forwarding: "lean", raw: 0, measureMs });
         emit(generic!);
         emit(leanSend!);
+        emit(leanJs!);
         emit(lean!);
+        const us = (r: Record<string, unknown>): number => r.usPerPacket as number;
         emit({
           type: "bench",
           name: "relay-forward-ratio",
           participants: n,
-          genericUsPerPacket: generic!.usPerPacket,
-          leanSendOnlyUsPerPacket: leanSend!.usPerPacket,
-          leanUsPerPacket: lean!.usPerPacket,
-          ratio: round((generic!.usPerPacket as number) / (lean!.usPerPacket as number)),
-          leanUploadsRatio: round((leanSend!.usPerPacket as number) / (lean!.usPerPacket as number)),
+          genericUsPerPacket: us(generic!),
+          leanSendOnlyUsPerPacket: us(leanSend!),
+          leanJsUsPerPacket: us(leanJs!),
+          leanUsPerPacket: us(lean!),
+          ratio: round(us(generic!) / us(lean!)),
+          // Lean uploads against werift's receive path, both with the JavaScript send path.
+          leanUploadsRatio: round(us(leanSend!) / us(leanJs!)),
+          // The native send path against the JavaScript protector and dgram, everything else equal.
+          nativeSendRatio: round(us(leanJs!) / us(lean!)),
         });
       });
     }

@@ -5,12 +5,18 @@
  *
  * Method: warm up, then alternate SFrame and raw rounds (each round runs for ~ROUND_MS), and report
  * the median microseconds per operation of each. `node dist/bench/sframe.js` prints JSON lines.
+ *
+ * When the native module is built (src/media/native.ts), everything runs twice: with SFrame on
+ * node:crypto against raw node:crypto (`gcm: "node:crypto"`), and with SFrame on the native GCM
+ * (as clients run it) against the raw native GCM (`gcm: "native"`); `nativeSpeedup` on the native
+ * lines is node:crypto SFrame ÷ native SFrame, same run.
  */
 
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { pathToFileURL } from "node:url";
 
-import { SFrameReceiver, SFrameSender } from "../src/crypto/sframe/index.js";
+import { SFrameReceiver, SFrameSender, useGcmBackend } from "../src/crypto/sframe/index.js";
+import { native, type NativeSendPath } from "../src/media/native.js";
 
 const PAYLOADS = [100, 1200] as const;
 const ROUNDS = 9;
@@ -62,6 +68,26 @@ function round3(x: number): number {
 }
 
 export async function benchSframe(): Promise<Array<Record<string, unknown>>> {
+  useGcmBackend(undefined);
+  const results = benchWith(undefined);
+  const n = native();
+  if (n) {
+    useGcmBackend(n);
+    try {
+      for (const r of benchWith(n)) {
+        const same = results.find((x) => x.name === r.name && x.payloadBytes === r.payloadBytes);
+        results.push({ ...r, nativeSpeedup: same ? round3((same.usPerOp as number) / (r.usPerOp as number)) : null });
+      }
+    } finally {
+      useGcmBackend(undefined);
+    }
+  }
+  return results;
+}
+
+/** SFrame against the raw cipher: node:crypto's (n undefined) or the native module's. */
+function benchWith(n: NativeSendPath | undefined): Array<Record<string, unknown>> {
+  const gcm = n ? "native" : "node:crypto";
   const results: Array<Record<string, unknown>> = [];
   const baseKey = randomBytes(16);
   const rawKey = randomBytes(16);
@@ -78,17 +104,23 @@ export async function benchSframe(): Promise<Array<Record<string, unknown>>> {
     const sframeEncrypt = (): void => {
       tx.encrypt(payload, METADATA);
     };
-    const rawEncrypt = (): void => {
-      rawIv.writeUInt32BE(++ivCounter >>> 0, 8);
-      const c = createCipheriv("aes-128-gcm", rawKey, rawIv);
-      c.setAAD(rawHeader);
-      c.update(payload);
-      c.final();
-      c.getAuthTag();
-    };
+    const sealed = Buffer.alloc(payload.length + 16);
+    const rawEncrypt = n
+      ? (): void => {
+          rawIv.writeUInt32BE(++ivCounter >>> 0, 8);
+          n.aeadSeal(rawKey, rawIv, rawHeader, METADATA, payload, sealed, 0);
+        }
+      : (): void => {
+          rawIv.writeUInt32BE(++ivCounter >>> 0, 8);
+          const c = createCipheriv("aes-128-gcm", rawKey, rawIv);
+          c.setAAD(rawHeader);
+          c.update(payload);
+          c.final();
+          c.getAuthTag();
+        };
     const [encUs, rawEncUs] = compare(sframeEncrypt, rawEncrypt);
     results.push({
-      type: "bench", name: "sframe-encrypt", suite: 4, payloadBytes,
+      type: "bench", name: "sframe-encrypt", suite: 4, gcm, payloadBytes,
       usPerOp: round3(encUs), rawAesGcmUsPerOp: round3(rawEncUs), ratio: round3(encUs / rawEncUs),
     });
 
@@ -120,16 +152,21 @@ export async function benchSframe(): Promise<Array<Record<string, unknown>>> {
       const ct = Buffer.concat([c.update(payload), c.final()]);
       return { ct, tag: c.getAuthTag(), iv: Buffer.from(rawIv) };
     })();
-    const rawDecrypt = (): void => {
-      const d = createDecipheriv("aes-128-gcm", rawKey, rawCt.iv);
-      d.setAuthTag(rawCt.tag);
-      d.setAAD(rawHeader);
-      d.update(rawCt.ct);
-      d.final();
-    };
+    const opened = Buffer.alloc(payload.length);
+    const rawDecrypt = n
+      ? (): void => {
+          n.aeadOpen(rawKey, rawCt.iv, rawHeader, METADATA, rawCt.ct, rawCt.tag, opened);
+        }
+      : (): void => {
+          const d = createDecipheriv("aes-128-gcm", rawKey, rawCt.iv);
+          d.setAuthTag(rawCt.tag);
+          d.setAAD(rawHeader);
+          d.update(rawCt.ct);
+          d.final();
+        };
     const [decUs, rawDecUs] = compare(sframeDecrypt, rawDecrypt);
     results.push({
-      type: "bench", name: "sframe-decrypt", suite: 4, payloadBytes,
+      type: "bench", name: "sframe-decrypt", suite: 4, gcm, payloadBytes,
       usPerOp: round3(decUs), rawAesGcmUsPerOp: round3(rawDecUs), ratio: round3(decUs / rawDecUs),
     });
     tx.close();

@@ -1,7 +1,9 @@
 /**
- * Our end of DTLS-SRTP (RFC 5764) with the relay starts as soon as ICE connects.
+ * Our end of DTLS-SRTP (RFC 5764) with the relay starts as soon as ICE connects, and once it is
+ * up it takes only authenticated DTLS records (../media/dtls-guard.ts).
  */
 import { DtlsClient, type RTCDtlsTransport } from "werift";
+import { guardDtlsRecords } from "../media/dtls-guard.js";
 
 const dtlsHooked = new WeakSet<RTCDtlsTransport>();
 
@@ -14,6 +16,8 @@ const dtlsHooked = new WeakSet<RTCDtlsTransport>();
  * (src/server/dtls-hold.ts), so sending early never costs a 500 ms retransmission.
  */
 export function startDtlsEarly(transport: RTCDtlsTransport): void {
+  // A forged record would otherwise end the session, and werift's senders then send nothing.
+  guardDtlsRecords(transport);
   if (dtlsHooked.has(transport) || transport.state !== "new") return;
   dtlsHooked.add(transport);
   const sub = transport.onStateChange.subscribe((state) => {

@@ -54,6 +54,7 @@ import { SFrameSender, SFrameReceiver, decodeHeader } from "../crypto/sframe/ind
 import { KeyError } from "../errors.js";
 import { nullLogger, type Logger } from "../log.js";
 import type { ConclaveEvent } from "./events.js";
+import { useNativeSframe } from "./native-crypto.js";
 
 export interface MemberInfo {
   peerId: string;
@@ -242,6 +243,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
 
   constructor(options: E2eeOptions) {
     super();
+    useNativeSframe();
     this.options = options;
     this.log = options.logger ?? nullLogger;
   }

@@ -23,3 +23,4 @@ export { TypedEmitter } from "./events.js";
 export { PcapWriter, readPcapRtp } from "./pcap.js";
 export { buildPeerConfig, bindAddressFor, keepCandidates, isLoopback, vp8Codec, h264Codec, videoCodec, videoCodecName, restrictVideoCodec, opusCodec, OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, H264_PAYLOAD_TYPE, type RtcNetworkOptions, type PeerConfig } from "./rtc-config.js";
 export * from "./video/index.js";
+export { native, nativeStatus, socketFd, NATIVE_MODULE_PATH, type NativeSendPath } from "./native.js";

@@ -147,6 +147,15 @@ interface Stream extends SrtpReceiveCounters {
   readonly payloadType: number;
 }
 
+/** How a receive path sits in front of werift (SrtpReceiver.attach). */
+export interface SrtpReceiverAttachOptions {
+  /**
+   * Datagrams not taken here that werift should not get either (dropped, counted in
+   * `unreadDropped`): the relay keeps SRTCP reports it does not use from werift's SRTCP path.
+   */
+  dropUnread?: (data: Buffer) => boolean;
+}
+
 /** How a stream is taken over (SrtpReceiver.add). */
 export interface SrtpStreamOptions {
   /** The stream's rollover state so far (weriftStreamStart). */
@@ -179,6 +188,8 @@ export class SrtpReceiver implements SrtpReceiveCounters {
   replayed = 0;
   rejected = 0;
   malformed = 0;
+  /** Datagrams not taken here that the attach's `dropUnread` kept from werift. */
+  unreadDropped = 0;
   private readonly streams = new Map<number, Stream>();
   private readonly key: Buffer;
   private readonly salt: Buffer;
@@ -206,14 +217,14 @@ export class SrtpReceiver implements SrtpReceiveCounters {
    * add them). Undefined (and werift keeps everything) when the session is not AEAD_AES_128_GCM,
    * DTLS-SRTP is not up, or the selected pair is not on a UDP socket.
    */
-  static attach(dtls: RTCDtlsTransport | undefined): SrtpReceiver | undefined {
+  static attach(dtls: RTCDtlsTransport | undefined, options: SrtpReceiverAttachOptions = {}): SrtpReceiver | undefined {
     if (!dtls || dtls.state !== "connected" || !dtls.srtpStarted || !dtls.srtp) return undefined;
     const remote = dtls.srtp.remoteContext;
     if (remote.profile !== SRTP_AEAD_AES_128_GCM) return undefined;
     const transport = udpTransportOf(dtls.iceTransport.connection.nominated);
     if (!transport || typeof transport.onData !== "function") return undefined;
     const receiver = SrtpReceiver.withKeys({ sessionKey: remote.cipher.srtpSessionKey, sessionSalt: remote.cipher.srtpSessionSalt });
-    receiver.hook(transport);
+    receiver.hook(transport, options.dropUnread);
     return receiver;
   }
 
@@ -261,7 +272,7 @@ export class SrtpReceiver implements SrtpReceiveCounters {
     return this.replayed + this.rejected + this.malformed;
   }
 
-  private hook(transport: WeriftUdpTransport): void {
+  private hook(transport: WeriftUdpTransport, dropUnread: ((data: Buffer) => boolean) | undefined): void {
     const passOn = transport.onData;
     this.transport = transport;
     this.passOn = passOn;
@@ -273,7 +284,12 @@ export class SrtpReceiver implements SrtpReceiveCounters {
         // A throwing sink must not take the socket down; the datagram is spent.
         mine = true;
       }
-      if (!mine) passOn(data, addr);
+      if (mine) return;
+      if (dropUnread?.(data)) {
+        this.unreadDropped++;
+        return;
+      }
+      passOn(data, addr);
     };
   }
 

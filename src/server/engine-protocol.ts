@@ -30,6 +30,8 @@ export interface EngineOptions {
    * packet is in. Off: werift receives every upload (for comparisons).
    */
   leanUploads: boolean;
+  /** Lean forwarding: protect and send with the native module when it is built (src/media/native.ts). */
+  nativeSend: boolean;
 }
 
 export type EngineCommand =
@@ -71,6 +73,12 @@ export interface EngineStats {
   /** Audio upload packets taken by the lean receive path (./srtp-input.ts), and dropped there (replays, forgeries). */
   leanUploadPackets: number;
   leanUploadDropped: number;
+  /** Lone SRTCP sender/receiver reports dropped unread on lean upload sockets (./rtcp-filter.ts). */
+  rtcpReportsDropped: number;
+  /** Forwarded packets the native send path (src/media/native.ts) put on the wire, and the sends it
+   *  handed back to dgram (socket buffer full, errors). */
+  nativeSentPackets: number;
+  nativeSendFallbacks: number;
   /** Generic NACKs (RFC 4585 §6.2.1) from subscribers on video downlinks, the packets resent in
    *  answer, and the resends refused by the per-subscriber bound (./retransmit-cache.ts). */
   nacksReceived: number;

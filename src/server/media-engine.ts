@@ -55,7 +55,8 @@ export class MediaEngine {
   /** Upload accounting of peers that have left. */
   private goneLost = 0;
   private goneExpected = 0;
-  private goneLean = { packets: 0, dropped: 0 };
+  private goneLean = { packets: 0, dropped: 0, reportsDropped: 0 };
+  private goneNative = { sent: 0, fallbacks: 0 };
   private goneRepaired = 0;
   /** Video upload packets forwarded per publisher (peer id) since the last load report. */
   private videoUploads = new Map<string, number>();
@@ -187,6 +188,7 @@ export class MediaEngine {
       offers: this.offers,
       // A packet capture must see every upload packet as werift parsed it.
       leanUploads: this.options.leanUploads && this.host.tap === undefined,
+      nativeSend: this.options.nativeSend,
     });
     this.peers.set(peerId, peer);
     for (const publisher of publishers) peer.addPublisher(publisher.id, publisher.video, publisher.videoCodec);
@@ -234,6 +236,9 @@ export class MediaEngine {
     this.goneExpected += peer.uploadCounter.expected;
     this.goneLean.packets += peer.leanUploadStats.packets;
     this.goneLean.dropped += peer.leanUploadStats.dropped;
+    this.goneLean.reportsDropped += peer.leanUploadStats.reportsDropped;
+    this.goneNative.sent += peer.nativeSendStats.sent;
+    this.goneNative.fallbacks += peer.nativeSendStats.fallbacks;
     this.goneRepaired += peer.videoSequence.filled;
     this.markFanoutDirty();
     await peer.close();
@@ -308,13 +313,19 @@ export class MediaEngine {
     let expected = this.goneExpected;
     let leanPackets = this.goneLean.packets;
     let leanDropped = this.goneLean.dropped;
+    let reportsDropped = this.goneLean.reportsDropped;
     let repaired = this.goneRepaired;
+    let nativeSent = this.goneNative.sent;
+    let nativeFallbacks = this.goneNative.fallbacks;
     for (const peer of this.peers.values()) {
       repaired += peer.videoSequence.filled;
       lost += peer.uploadCounter.lost;
       expected += peer.uploadCounter.expected;
       leanPackets += peer.leanUploadStats.packets;
       leanDropped += peer.leanUploadStats.dropped;
+      reportsDropped += peer.leanUploadStats.reportsDropped;
+      nativeSent += peer.nativeSendStats.sent;
+      nativeFallbacks += peer.nativeSendStats.fallbacks;
     }
     return {
       index: this.index,
@@ -326,6 +337,9 @@ export class MediaEngine {
       linkedPackets: this.linked,
       leanUploadPackets: leanPackets,
       leanUploadDropped: leanDropped,
+      rtcpReportsDropped: reportsDropped,
+      nativeSentPackets: nativeSent,
+      nativeSendFallbacks: nativeFallbacks,
       nacksReceived: this.nacks,
       retransmittedPackets: this.retransmitted,
       retransmitsRefused: this.retransmitsRefused,

@@ -33,6 +33,7 @@ import { OfferQueue } from "./offer-queue.js";
 import { UploadCounter } from "./upload-counter.js";
 import { holdEarlyDtls } from "./dtls-hold.js";
 import { prepareDtlsCertificate } from "../media/dtls-certificate.js";
+import { guardDtlsRecords } from "../media/dtls-guard.js";
 
 export type ForwardingMode = "lean" | "generic";
 
@@ -103,6 +104,8 @@ export interface RelayPeerOptions {
    * (./srtp-input.ts). Off when every upload packet must reach `hooks.rtp` (packet capture).
    */
   leanUploads?: boolean;
+  /** Lean mode: send through the native module when it is built (SrtpOutput). Default true. */
+  nativeSend?: boolean;
 }
 
 /** Slot key: one m-line per publisher and kind. */
@@ -157,6 +160,9 @@ export class RelayPeer {
   private uploadInput: SrtpInput | undefined;
   private uploadInputTried = false;
   private readonly leanUploads: boolean;
+  private readonly nativeSend: boolean;
+  /** Native send counts of outputs this peer had before its current one. */
+  private readonly nativeBefore = { sent: 0, fallbacks: 0 };
   /** DTLS transports whose incoming RTCP we read (NACK, FIR); see watchFeedback. */
   private readonly feedbackTransports = new WeakSet<RTCDtlsTransport>();
   /** Last FIR sequence number per downlink SSRC: a repeated FIR is not a new request (RFC 5104 §4.3.1.2). */
@@ -182,6 +188,7 @@ export class RelayPeer {
     this.filterSdp = options.filterSdp ?? ((sdp) => sdp);
     this.offers = options.offers ?? new OfferQueue();
     this.leanUploads = options.mode === "lean" && options.leanUploads !== false;
+    this.nativeSend = options.nativeSend !== false;
     // max-bundle: every m-line rides one transport from the start. Without it werift gives an m-line
     // added before the first answer (a publisher joining while this peer connects) its own ICE and
     // DTLS transport, which the participant never connects, and the whole connection fails.
@@ -287,8 +294,17 @@ export class RelayPeer {
   }
 
   /** Upload packets the lean receive path has delivered, and dropped (replays, forgeries). */
-  get leanUploadStats(): { packets: number; dropped: number } {
-    return { packets: this.uploadInput?.packets ?? 0, dropped: this.uploadInput?.dropped ?? 0 };
+  get leanUploadStats(): { packets: number; dropped: number; reportsDropped: number } {
+    const input = this.uploadInput;
+    return { packets: input?.packets ?? 0, dropped: input?.dropped ?? 0, reportsDropped: input?.reportsDropped ?? 0 };
+  }
+
+  /** Packets the native send path put on the wire for this subscriber, and its fallbacks to dgram. */
+  get nativeSendStats(): { sent: number; fallbacks: number } {
+    return {
+      sent: this.nativeBefore.sent + (this.output?.nativeSent ?? 0),
+      fallbacks: this.nativeBefore.fallbacks + (this.output?.nativeFallbacks ?? 0),
+    };
   }
 
   /** Ask the participant for a video keyframe (RTCP PLI on its video upload), at most twice a second. */
@@ -346,7 +362,11 @@ export class RelayPeer {
         await prepareDtlsCertificate();
         const offer = await this.pc.createOffer();
         await this.pc.setLocalDescription(offer);
-        for (const transport of this.pc.dtlsTransports) holdEarlyDtls(transport);
+        for (const transport of this.pc.dtlsTransports) {
+          holdEarlyDtls(transport);
+          // Forged DTLS records would end the session unnoticed (src/media/dtls-guard.ts).
+          guardDtlsRecords(transport);
+        }
         enlargeReceiveBuffers(this.pc);
       }, !this.answered);
       if (this.closed) return;
@@ -396,7 +416,13 @@ export class RelayPeer {
     if (this.mode === "lean") {
       // BUNDLE: every m-line rides the same DTLS transport.
       const dtls = this.upload.sender.dtlsTransport;
-      if (!this.output?.isFor(dtls)) this.output = SrtpOutput.of(dtls);
+      if (!this.output?.isFor(dtls)) {
+        if (this.output) {
+          this.nativeBefore.sent += this.output.nativeSent;
+          this.nativeBefore.fallbacks += this.output.nativeFallbacks;
+        }
+        this.output = SrtpOutput.of(dtls, { native: this.nativeSend });
+      }
       if (!this.output) {
         this.setActive([]);
         return;

@@ -64,6 +64,12 @@ export interface RelayOptions {
    */
   leanUploads?: boolean;
   /**
+   * Native send path (default true): with lean forwarding, protect and send each forwarded packet
+   * with the native module (OpenSSL GCM and one sendto per datagram, src/media/native.ts) when it is
+   * built; false, or a machine without it, uses the JavaScript protector and dgram (same bytes).
+   */
+  nativeSend?: boolean;
+  /**
    * Where participants' media goes: "room" (default) keeps a room on one engine until that engine
    * carries more than its share, then spreads it; "spread" puts every participant on the least
    * loaded engine (every room crosses engines; for tests and measurements).
@@ -207,6 +213,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           tap: this.options.onForward !== undefined,
           videoRepair: this.options.videoRepair ?? true,
           leanUploads: this.options.leanUploads ?? true,
+          nativeSend: this.options.nativeSend ?? true,
         },
         log: this.log,
         onEvent: (engine, event) => this.handleEngineEvent(engine, event),

@@ -19,6 +19,10 @@
  */
 import type { RTCDtlsTransport } from "werift";
 import { SrtpReceiver, weriftSrtpState, weriftStreamStart, type SrtpStreamStart } from "../media/srtp-receive.js";
+import { isLoneReport } from "./rtcp-filter.js";
+
+/** RFC 7714 §8: authentication tag length (of SRTCP too, for the report filter). */
+const TAG_BYTES = 16;
 
 export { SrtpReceiveIndex, REPLAY_WINDOW } from "../media/srtp-receive.js";
 
@@ -36,6 +40,11 @@ export class SrtpInput {
   /** Packets dropped as replays, after failed authentication, or malformed. */
   get dropped(): number {
     return this.receiver.dropped;
+  }
+
+  /** Lone SRTCP sender/receiver reports on this socket, dropped unread (./rtcp-filter.ts). */
+  get reportsDropped(): number {
+    return this.receiver.unreadDropped;
   }
 
   /**
@@ -59,7 +68,8 @@ export class SrtpInput {
    * selected pair is not on a UDP socket.
    */
   static attach(dtls: RTCDtlsTransport | undefined, ssrc: number, deliver: UploadPacketSink): SrtpInput | undefined {
-    const receiver = SrtpReceiver.attach(dtls);
+    // Reports the relay does not use (./rtcp-filter.ts): not worth werift's SRTCP path.
+    const receiver = SrtpReceiver.attach(dtls, { dropUnread: (data) => isLoneReport(data, TAG_BYTES) });
     if (!receiver || !dtls) return undefined;
     const start = weriftStreamStart(dtls, ssrc);
     const follow = weriftSrtpState(dtls, ssrc);

@@ -9,8 +9,9 @@
  */
 import type { Socket } from "node:dgram";
 import { RtpHeader, type RTCDtlsTransport } from "werift";
-import { RolloverCounter, SrtpGcmProtector, type KeystreamAhead } from "./srtp-protect.js";
-import { SRTP_AEAD_AES_128_GCM, udpTransportOf } from "../media/werift-udp.js";
+import { native, socketFd, NATIVE_EAGAIN, type NativeGcmContext, type NativeSendPath, type NativeTarget } from "../media/native.js";
+import { RolloverCounter, SrtpGcmProtector, RTP_HEADER_BYTES, GCM_TAG_BYTES, type KeystreamAhead } from "./srtp-protect.js";
+import { SRTP_AEAD_AES_128_GCM, udpTransportOf, type WeriftUdpTransport } from "../media/werift-udp.js";
 
 // Moved to src/media (the client's lean receive path uses them too); re-exported for the relay.
 export { SRTP_AEAD_AES_128_GCM, udpTransportOf, type WeriftUdpTransport } from "../media/werift-udp.js";
@@ -18,30 +19,53 @@ export { SRTP_AEAD_AES_128_GCM, udpTransportOf, type WeriftUdpTransport } from "
 type IceConnection = RTCDtlsTransport["iceTransport"]["connection"];
 type CandidatePair = NonNullable<IceConnection["nominated"]>;
 
+export interface SrtpOutputOptions {
+  /** Use the native send path when it is built (src/media/native.ts). Default true. */
+  native?: boolean;
+}
+
 export class SrtpOutput {
   private readonly connection: IceConnection;
   private readonly gcm: SrtpGcmProtector | undefined;
+  /** The native path and this session's context in it, when both are available (GCM only). */
+  private readonly native: NativeSendPath | undefined;
+  private readonly nativeContext: NativeGcmContext | undefined;
   private pair: CandidatePair | undefined;
+  private transport: WeriftUdpTransport | undefined;
   private socket: Socket | undefined;
   private remotePort = 0;
   private remoteHost = "";
+  /** The socket's descriptor and the pair's remote address, for the native path (−1 / null: not usable). */
+  private fd = -1;
+  private target: NativeTarget | null = null;
   /** Datagrams handed to the kernel (or to werift when no UDP socket is reachable). */
   packetsSent = 0;
   bytesSent = 0;
+  /** Of those, sent by the native path; and native sends that fell back (socket buffer full, errors). */
+  nativeSent = 0;
+  nativeFallbacks = 0;
 
-  private constructor(readonly dtls: RTCDtlsTransport) {
+  private constructor(
+    readonly dtls: RTCDtlsTransport,
+    options: SrtpOutputOptions,
+  ) {
     this.connection = dtls.iceTransport.connection;
     const local = dtls.srtp.localContext;
-    this.gcm =
-      local.profile === SRTP_AEAD_AES_128_GCM
-        ? new SrtpGcmProtector(local.cipher.srtpSessionKey, local.cipher.srtpSessionSalt)
-        : undefined;
+    const gcm = local.profile === SRTP_AEAD_AES_128_GCM;
+    this.gcm = gcm ? new SrtpGcmProtector(local.cipher.srtpSessionKey, local.cipher.srtpSessionSalt) : undefined;
+    this.native = gcm && options.native !== false ? native() : undefined;
+    this.nativeContext = this.native?.gcmContext(local.cipher.srtpSessionKey, local.cipher.srtpSessionSalt);
   }
 
   /** The output of a connected DTLS transport; undefined until DTLS-SRTP is up. */
-  static of(dtls: RTCDtlsTransport | undefined): SrtpOutput | undefined {
+  static of(dtls: RTCDtlsTransport | undefined, options: SrtpOutputOptions = {}): SrtpOutput | undefined {
     if (!dtls || dtls.state !== "connected" || !dtls.srtpStarted || !dtls.srtp) return undefined;
-    return new SrtpOutput(dtls);
+    return new SrtpOutput(dtls, options);
+  }
+
+  /** Whether packets go out through the native path (when a UDP pair is selected). */
+  get usesNative(): boolean {
+    return this.nativeContext !== undefined;
   }
 
   /** Whether `dtls` is still the transport this output was built for. */
@@ -52,13 +76,21 @@ export class SrtpOutput {
   private retarget(pair: CandidatePair | undefined): void {
     this.pair = pair;
     this.socket = undefined;
+    this.transport = undefined;
+    this.fd = -1;
+    this.target = null;
     if (!pair) return;
     const transport = udpTransportOf(pair);
     if (transport?.socket) {
       const [host, port] = pair.remoteAddr;
+      this.transport = transport;
       this.socket = transport.socket;
       this.remoteHost = host;
       this.remotePort = port;
+      if (this.native) {
+        this.fd = socketFd(transport.socket);
+        this.target = this.fd >= 0 ? this.native.target(host, port) : null;
+      }
     }
   }
 
@@ -83,7 +115,25 @@ export class SrtpOutput {
     if (pair !== this.pair) this.retarget(pair);
     if (!pair) return false;
     let packet: Buffer;
-    if (this.gcm) {
+    if (this.nativeContext) {
+      const index = roc.next(seq);
+      const byte1 = (marker ? 0x80 : 0) | (payloadType & 0x7f);
+      // The descriptor is only used while werift's transport is open: a closed socket's number
+      // may already belong to another socket.
+      if (this.target && this.transport && !this.transport.closed) {
+        const sent = this.native!.sealSend(this.nativeContext, byte1, seq, timestamp, ssrc, index, payload, this.fd, this.target);
+        if (sent >= 0) {
+          this.packetsSent++;
+          this.nativeSent++;
+          this.bytesSent += sent;
+          return true;
+        }
+        // A full socket buffer (−EAGAIN) or another error: the queued JavaScript send below.
+        if (sent !== -NATIVE_EAGAIN) this.nativeFallbacks++;
+      }
+      packet = Buffer.allocUnsafe(RTP_HEADER_BYTES + payload.length + GCM_TAG_BYTES);
+      this.native!.seal(this.nativeContext, byte1, seq, timestamp, ssrc, index, payload, packet);
+    } else if (this.gcm) {
       packet = this.gcm.protect(marker, payloadType, seq, timestamp, ssrc, roc.next(seq), payload, ahead);
     } else {
       // Any other profile: werift's SRTP context (it keeps its own rollover state per SSRC).

@@ -116,6 +116,10 @@ async function checkOrderedDelivery(options: Partial<RelayOptions>): Promise<voi
   if (options.forwarding === "generic" || options.leanUploads === false) assert.equal(lean, 0, "uploads are left to werift");
   else assert.ok(lean >= 200, `uploads taken by the lean receive path: ${lean}`);
   assert.equal(stats.perEngine.reduce((n, e) => n + e.leanUploadDropped, 0), 0, "no upload dropped as replay or forgery");
+  const nativeSent = stats.perEngine.reduce((n, e) => n + e.nativeSentPackets, 0);
+  if (options.forwarding === "generic" || options.nativeSend === false) assert.equal(nativeSent, 0, "no packet through the native path");
+  else assert.ok(nativeSent >= 200, `forwards sent by the native path: ${nativeSent}`);
+  assert.equal(stats.perEngine.reduce((n, e) => n + e.nativeSendFallbacks, 0), 0, "no native send fell back");
   if (options.placement === "spread") {
     const linked = stats.perEngine.reduce((n, e) => n + e.linkedPackets, 0);
     assert.ok(linked >= 200, `packets that crossed engines: ${linked}`);
@@ -136,6 +140,10 @@ test("lean forwarding with werift's upload receive path (leanUploads: false, for
   await checkOrderedDelivery({ workers: 0, leanUploads: false });
 });
 
+test("lean forwarding with the JavaScript protector and dgram (nativeSend: false, as without the native module)", async () => {
+  await checkOrderedDelivery({ workers: 0, nativeSend: false });
+});
+
 test("generic werift path (kept for comparisons) still forwards correctly", async () => {
   await checkOrderedDelivery({ workers: 0, forwarding: "generic" });
 });
@@ -152,6 +160,31 @@ test("subscribers get RTCP sender reports for forwarded streams", async () => {
     await waitFor(() => reports() >= 1, 6_000, "a sender report at b");
     const counts = receivers().flatMap((r) => Object.values(r.remotePacketCountBySsrc ?? {}));
     assert.ok(counts.some((c) => c > 0), `sender report packet counts ${counts}`);
+  } finally {
+    t.stop();
+  }
+  await a.close();
+  await b.close();
+});
+
+test("lone receiver reports from participants are dropped unread on lean upload sockets; audio is untouched", async () => {
+  const { relay, invite } = await startRelay({ workers: 0 });
+  const a = await join(invite, "a");
+  const b = await join(invite, "b");
+  const t = talk([a, b]);
+  try {
+    await waitFor(() => a.heard.includes(b.peerId) && b.heard.includes(a.peerId), 10_000, "a and b hear each other");
+    // werift receivers report about once a second (0.5–1.5 s apart).
+    const deadline = Date.now() + 8_000;
+    let dropped = 0;
+    while (dropped < 2 && Date.now() < deadline) {
+      dropped = (await relay.collectStats()).perEngine.reduce((n, e) => n + e.rtcpReportsDropped, 0);
+      if (dropped < 2) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(dropped >= 2, `receiver reports dropped at the relay: ${dropped}`);
+    const before = lossOf(b, a).received;
+    await waitFor(() => lossOf(b, a).received >= before + 25, 5_000, "audio keeps flowing");
+    assert.equal(lossOf(b, a).lost, 0);
   } finally {
     t.stop();
   }

@@ -1,6 +1,6 @@
 import { createServer } from "node:net";
 import { Option, type Command } from "commander";
-import { resolveFfmpeg, probeFfmpeg, listCaptureDevices } from "../../media/index.js";
+import { resolveFfmpeg, probeFfmpeg, listCaptureDevices, nativeStatus } from "../../media/index.js";
 import { createOutput } from "../output.js";
 import { parsePort } from "../common.js";
 import type { CliContext } from "../commands.js";
@@ -40,6 +40,8 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
       const devices = await listCaptureDevices();
       const portOk = await portFree(opts.host, opts.port);
       if (!portOk) problems.push(`port ${opts.port} on ${opts.host} is taken; run the relay with --port`);
+      // Optional: without it the relay forwards through its JavaScript path (same bytes, more CPU).
+      const nativeSend = nativeStatus();
       const report = {
         type: "doctor",
         node: process.versions.node,
@@ -47,6 +49,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
         ffmpeg: ffmpeg ?? null,
         captureDevices: devices,
         relayPort: { host: opts.host, port: opts.port, free: portOk },
+        nativeSend,
         problems,
         ok: problems.length === 0,
       };
@@ -59,6 +62,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
             : "ffmpeg      NOT FOUND",
           `capture     alsa: ${devices.alsa.length > 0 ? devices.alsa.join(", ") : "none"}; pulseaudio: ${devices.pulse ? "yes" : "no"}`,
           `relay port  ${opts.host}:${opts.port} ${portOk ? "free" : "IN USE"}`,
+          `native send ${nativeSend.available ? "yes" : "no (the relay uses its JavaScript path)"}: ${nativeSend.detail}`,
           problems.length === 0 ? "all good" : `problems:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
         ];
         process.stdout.write(lines.join("\n") + "\n");

@@ -5,8 +5,11 @@
  *   aad   = header || metadata
  *   ct    = AEAD.Encrypt(sframe_key, nonce, aad, plaintext)     (ciphertext || tag)
  *
- * AES-GCM suites use node:crypto's GCM directly. The AES-CTR + HMAC suites (0x0001–0x0003) follow
- * §4.5.1. The AAD is passed in two parts (header, metadata) so no buffer is built to join them.
+ * AES-GCM suites use node:crypto's GCM, or a faster implementation of the same function handed in
+ * with useGcmBackend() (the client installs the native module's, src/media/native.ts, which keeps
+ * one OpenSSL context instead of building a cipher object per frame). The AES-CTR + HMAC suites
+ * (0x0001–0x0003) follow §4.5.1. The AAD is passed in two parts (header, metadata) so no buffer is
+ * built to join them.
  *
  * Argument checks are done by the callers at the module edge.
  */
@@ -14,6 +17,32 @@
 import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from "node:crypto";
 import type { CipherGCMTypes } from "node:crypto";
 import type { CipherSuite } from "./suites.js";
+
+/**
+ * AES-GCM with a 12-byte nonce and a 16-byte tag, keyed per call (16- or 32-byte keys): the same
+ * function as node:crypto's, so every output is identical (test/crypto/sframe.test.ts runs the RFC
+ * 9605 vectors through both).
+ */
+export interface GcmBackend {
+  /** Writes ciphertext ‖ tag into `out` at `offset`; returns the bytes written. */
+  aeadSeal(key: Uint8Array, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number;
+  /** Writes the plaintext into `out`; returns its length, or −1 when the tag does not verify. */
+  aeadOpen(key: Uint8Array, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array): number;
+}
+
+let gcmBackend: GcmBackend | undefined;
+const NO_BYTES = new Uint8Array(0);
+const GCM_TAG = 16;
+
+/** Use `backend` for the AES-GCM suites from now on (undefined: node:crypto again). */
+export function useGcmBackend(backend: GcmBackend | undefined): void {
+  gcmBackend = backend;
+}
+
+/** Whether a GcmBackend is in use. */
+export function usingGcmBackend(): boolean {
+  return gcmBackend !== undefined;
+}
 
 /** §4.4.3: nonce = salt XOR CTR, CTR left-padded with zeros to AEAD.Nn bytes. */
 export function computeNonce(salt: Uint8Array, ctr: bigint): Buffer {
@@ -53,6 +82,10 @@ function ctrHmacTag(suite: CipherSuite, authKey: Uint8Array, nonce: Uint8Array, 
 export function sealInto(suite: CipherSuite, key: Buffer, nonce: Buffer, header: Uint8Array,
   metadata: Uint8Array | undefined, plaintext: Uint8Array, out: Buffer, offset: number): void {
   if (suite.kind === "gcm") {
+    if (gcmBackend !== undefined && suite.Nt === GCM_TAG) {
+      gcmBackend.aeadSeal(key, nonce, header, metadata ?? NO_BYTES, plaintext, out, offset);
+      return;
+    }
     const c = createCipheriv(suite.cipher as CipherGCMTypes, key, nonce, { authTagLength: suite.Nt });
     c.setAAD(header);
     if (metadata !== undefined && metadata.length !== 0) c.setAAD(metadata);
@@ -72,6 +105,10 @@ export function sealInto(suite: CipherSuite, key: Buffer, nonce: Buffer, header:
 export function open(suite: CipherSuite, key: Buffer, nonce: Buffer, header: Uint8Array,
   metadata: Uint8Array | undefined, ciphertext: Uint8Array, tag: Uint8Array): Buffer | null {
   if (suite.kind === "gcm") {
+    if (gcmBackend !== undefined && tag.length === GCM_TAG) {
+      const pt = Buffer.allocUnsafe(ciphertext.length);
+      return gcmBackend.aeadOpen(key, nonce, header, metadata ?? NO_BYTES, ciphertext, tag, pt) < 0 ? null : pt;
+    }
     const d = createDecipheriv(suite.cipher as CipherGCMTypes, key, nonce, { authTagLength: suite.Nt });
     d.setAuthTag(tag);
     d.setAAD(header);

@@ -26,6 +26,8 @@ export { decodeHeader, encodeHeader, MAX_HEADER_LENGTH } from "./header.js";
 export type { SFrameHeader } from "./header.js";
 export type { SFrameKeyMaterial } from "./keys.js";
 export { SFrameReceiver, SFrameSender } from "./context.js";
+export { useGcmBackend, usingGcmBackend } from "./aead.js";
+export type { GcmBackend } from "./aead.js";
 export type { SFrameDecryptResult, SFrameReceiverOptions, SFrameSenderOptions } from "./context.js";
 
 function checkArgs(args: unknown): asserts args is Record<string, unknown> {

@@ -1,0 +1,405 @@
+/*
+ * Conclave's optional native send path for the relay's lean forwarder (src/server/srtp-output.ts).
+ *
+ * One call protects an RTP packet with AEAD_AES_128_GCM (RFC 7714 §8) under a subscriber's SRTP
+ * session keys and hands the datagram to the kernel with one sendmsg(2) on the UDP socket werift
+ * opened for that subscriber's ICE pair. The JavaScript path does the same with a table-driven
+ * GHASH in JavaScript and dgram.send() (a DNS-lookup tick, a send request and a completion
+ * callback per datagram); here the GCM runs in OpenSSL (AES-NI, carry-less multiply) and nothing
+ * is allocated per packet.
+ *
+ * It is built by scripts/build-native.mjs against the Node-API headers that ship with Node, and
+ * links to nothing: the OpenSSL symbols come from the node binary that loads it. When it is missing
+ * the relay uses the JavaScript path, which produces the same bytes (test/server/native.test.ts).
+ *
+ * Keys live in an OpenSSL context owned by a JavaScript external; the finalizer frees it (which
+ * wipes the expanded key) and wipes the salt.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define RTP_HEADER_BYTES 12
+#define GCM_TAG_BYTES 16
+#define GCM_IV_BYTES 12
+#define GCM_KEY_BYTES 16
+/* Largest datagram the relay sends: a 1200-byte MTU-sized video packet is far below this. */
+#define MAX_PACKET_BYTES 2048
+
+typedef struct {
+  EVP_CIPHER_CTX *ctx;
+  uint8_t salt[GCM_IV_BYTES];
+  /* Opens (decrypts) instead of sealing. */
+  bool open;
+} gcm_context;
+
+typedef struct {
+  struct sockaddr_storage addr;
+  socklen_t length;
+} target;
+
+static napi_value throw_error(napi_env env, const char *message) {
+  napi_throw_error(env, NULL, message);
+  return NULL;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t expected, napi_value *argv) {
+  size_t argc = expected;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < expected) return 0;
+  return 1;
+}
+
+static int get_u32(napi_env env, napi_value value, uint32_t *out) {
+  return napi_get_value_uint32(env, value, out) == napi_ok;
+}
+
+static int get_i32(napi_env env, napi_value value, int32_t *out) {
+  return napi_get_value_int32(env, value, out) == napi_ok;
+}
+
+static int get_bytes(napi_env env, napi_value value, uint8_t **data, size_t *length) {
+  bool is_typed = false;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return 0;
+  napi_typedarray_type type;
+  void *base = NULL;
+  napi_value buffer;
+  size_t offset = 0;
+  if (napi_get_typedarray_info(env, value, &type, length, &base, &buffer, &offset) != napi_ok) return 0;
+  if (type != napi_uint8_array) return 0;
+  *data = (uint8_t *)base;
+  return 1;
+}
+
+static void free_context(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  gcm_context *c = (gcm_context *)data;
+  EVP_CIPHER_CTX_free(c->ctx);
+  OPENSSL_cleanse(c->salt, sizeof c->salt);
+  free(c);
+}
+
+static void free_target(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/*
+ * gcmContext(key: Uint8Array(16), salt: Uint8Array(>= 12), open?: boolean): external. A context
+ * either seals (protects outgoing packets) or opens (checks and decrypts incoming ones).
+ */
+static napi_value gcm_context_new(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  uint8_t *key, *salt;
+  size_t key_length, salt_length;
+  size_t argc = 3;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !get_bytes(env, argv[0], &key, &key_length) ||
+      !get_bytes(env, argv[1], &salt, &salt_length))
+    return throw_error(env, "gcmContext(key, salt): two Uint8Arrays expected");
+  bool open = false;
+  if (argc > 2 && napi_get_value_bool(env, argv[2], &open) != napi_ok) open = false;
+  if (key_length != GCM_KEY_BYTES || salt_length < GCM_IV_BYTES)
+    return throw_error(env, "gcmContext: a 16-byte key and a 12-byte salt expected");
+  gcm_context *c = (gcm_context *)calloc(1, sizeof *c);
+  if (!c) return throw_error(env, "gcmContext: out of memory");
+  c->ctx = EVP_CIPHER_CTX_new();
+  c->open = open;
+  if (!c->ctx || EVP_CipherInit_ex(c->ctx, EVP_aes_128_gcm(), NULL, NULL, NULL, open ? 0 : 1) != 1 ||
+      EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_BYTES, NULL) != 1 ||
+      EVP_CipherInit_ex(c->ctx, NULL, NULL, key, NULL, open ? 0 : 1) != 1) {
+    if (c->ctx) EVP_CIPHER_CTX_free(c->ctx);
+    free(c);
+    return throw_error(env, "gcmContext: OpenSSL refused the key");
+  }
+  memcpy(c->salt, salt, GCM_IV_BYTES);
+  napi_value result;
+  if (napi_create_external(env, c, free_context, NULL, &result) != napi_ok) {
+    free_context(env, c, NULL);
+    return throw_error(env, "gcmContext: cannot create the handle");
+  }
+  return result;
+}
+
+/* target(host: string, port: number): external | null (null when host is not an IP address) */
+static napi_value target_new(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char host[64];
+  size_t host_length = 0;
+  uint32_t port = 0;
+  if (!get_args(env, info, 2, argv) ||
+      napi_get_value_string_utf8(env, argv[0], host, sizeof host, &host_length) != napi_ok ||
+      !get_u32(env, argv[1], &port) || port == 0 || port > 65535)
+    return throw_error(env, "target(host, port): an IP address and a port expected");
+  target *t = (target *)calloc(1, sizeof *t);
+  if (!t) return throw_error(env, "target: out of memory");
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&t->addr;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&t->addr;
+  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    t->length = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    t->length = sizeof *v6;
+  } else {
+    free(t);
+    napi_value null_value;
+    napi_get_null(env, &null_value);
+    return null_value;
+  }
+  napi_value result;
+  if (napi_create_external(env, t, free_target, NULL, &result) != napi_ok) {
+    free(t);
+    return throw_error(env, "target: cannot create the handle");
+  }
+  return result;
+}
+
+/*
+ * RFC 7714 §8: header ‖ ciphertext ‖ tag into `out`, the IV from the salt, SSRC, ROC and sequence
+ * number (§8.1), the 12-byte header as associated data (§8.2). Returns the length, or 0.
+ */
+static size_t seal(gcm_context *c, uint32_t byte1, uint32_t seq, uint32_t timestamp, uint32_t ssrc, uint32_t roc,
+                   const uint8_t *payload, size_t length, uint8_t *out) {
+  if (RTP_HEADER_BYTES + length + GCM_TAG_BYTES > MAX_PACKET_BYTES) return 0;
+  out[0] = 0x80;
+  out[1] = (uint8_t)byte1;
+  out[2] = (uint8_t)(seq >> 8);
+  out[3] = (uint8_t)seq;
+  out[4] = (uint8_t)(timestamp >> 24);
+  out[5] = (uint8_t)(timestamp >> 16);
+  out[6] = (uint8_t)(timestamp >> 8);
+  out[7] = (uint8_t)timestamp;
+  out[8] = (uint8_t)(ssrc >> 24);
+  out[9] = (uint8_t)(ssrc >> 16);
+  out[10] = (uint8_t)(ssrc >> 8);
+  out[11] = (uint8_t)ssrc;
+  uint8_t iv[GCM_IV_BYTES] = {0, 0, out[8], out[9], out[10], out[11], (uint8_t)(roc >> 24), (uint8_t)(roc >> 16),
+                              (uint8_t)(roc >> 8), (uint8_t)roc, out[2], out[3]};
+  for (int i = 0; i < GCM_IV_BYTES; i++) iv[i] ^= c->salt[i];
+  int n = 0;
+  if (EVP_EncryptInit_ex(c->ctx, NULL, NULL, NULL, iv) != 1) return 0;
+  if (EVP_EncryptUpdate(c->ctx, NULL, &n, out, RTP_HEADER_BYTES) != 1) return 0;
+  if (length > 0 && EVP_EncryptUpdate(c->ctx, out + RTP_HEADER_BYTES, &n, payload, (int)length) != 1) return 0;
+  if (EVP_EncryptFinal_ex(c->ctx, out + RTP_HEADER_BYTES + length, &n) != 1) return 0;
+  if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_BYTES, out + RTP_HEADER_BYTES + length) != 1) return 0;
+  return RTP_HEADER_BYTES + length + GCM_TAG_BYTES;
+}
+
+typedef struct {
+  gcm_context *context;
+  uint32_t byte1, seq, timestamp, ssrc, roc;
+  uint8_t *payload;
+  size_t length;
+} seal_args;
+
+/* Arguments 0..6: context, byte1 (marker and payload type), seq, timestamp, ssrc, roc, payload. */
+static int get_seal_args(napi_env env, napi_value *argv, seal_args *a) {
+  void *data = NULL;
+  if (napi_get_value_external(env, argv[0], &data) != napi_ok || !data) return 0;
+  a->context = (gcm_context *)data;
+  if (a->context->open) return 0;
+  return get_u32(env, argv[1], &a->byte1) && get_u32(env, argv[2], &a->seq) && get_u32(env, argv[3], &a->timestamp) &&
+         get_u32(env, argv[4], &a->ssrc) && get_u32(env, argv[5], &a->roc) &&
+         get_bytes(env, argv[6], &a->payload, &a->length);
+}
+
+/* seal(context, byte1, seq, timestamp, ssrc, roc, payload, out: Uint8Array): number of bytes written */
+static napi_value seal_js(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  seal_args a;
+  uint8_t *out;
+  size_t out_length;
+  if (!get_args(env, info, 8, argv) || !get_seal_args(env, argv, &a) || !get_bytes(env, argv[7], &out, &out_length))
+    return throw_error(env, "seal(context, byte1, seq, timestamp, ssrc, roc, payload, out): bad arguments");
+  if (out_length < RTP_HEADER_BYTES + a.length + GCM_TAG_BYTES) return throw_error(env, "seal: output too small");
+  uint8_t packet[MAX_PACKET_BYTES];
+  size_t written = seal(a.context, a.byte1, a.seq, a.timestamp, a.ssrc, a.roc, a.payload, a.length, packet);
+  if (written == 0) return throw_error(env, "seal: packet too large or OpenSSL failed");
+  memcpy(out, packet, written);
+  OPENSSL_cleanse(packet, written);
+  napi_value result;
+  napi_create_uint32(env, (uint32_t)written, &result);
+  return result;
+}
+
+/*
+ * sealSend(context, byte1, seq, timestamp, ssrc, roc, payload, fd, target): bytes sent, or −errno
+ * (−EAGAIN when the socket buffer is full: the caller falls back to the queued JavaScript send).
+ */
+static napi_value seal_send_js(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  seal_args a;
+  int32_t fd = -1;
+  void *target_data = NULL;
+  if (!get_args(env, info, 9, argv) || !get_seal_args(env, argv, &a) || !get_i32(env, argv[7], &fd) || fd < 0 ||
+      napi_get_value_external(env, argv[8], &target_data) != napi_ok || !target_data)
+    return throw_error(env, "sealSend(context, byte1, seq, timestamp, ssrc, roc, payload, fd, target): bad arguments");
+  target *t = (target *)target_data;
+  uint8_t packet[MAX_PACKET_BYTES];
+  size_t written = seal(a.context, a.byte1, a.seq, a.timestamp, a.ssrc, a.roc, a.payload, a.length, packet);
+  if (written == 0) return throw_error(env, "sealSend: packet too large or OpenSSL failed");
+  ssize_t sent;
+  do {
+    sent = sendto(fd, packet, written, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&t->addr, t->length);
+  } while (sent < 0 && errno == EINTR);
+  int32_t code = sent < 0 ? -errno : (int32_t)sent;
+  napi_value result;
+  napi_create_int32(env, code, &result);
+  return result;
+}
+
+/*
+ * open(context, packet, headerBytes, roc, out): RFC 7714 §8 check and decryption of one SRTP packet
+ * whose RTP header (with any CSRCs and extension) is `headerBytes` long: the IV from the salt, the
+ * packet's SSRC and sequence number and `roc` (§8.1), the header as associated data (§8.2), the last
+ * 16 bytes as the tag. Writes the plaintext payload into `out`; returns its length, or −1 when the
+ * packet is not authentic under this key (nothing is written then that a caller may use).
+ */
+static napi_value open_js(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  void *data = NULL;
+  uint8_t *packet, *out;
+  size_t length, out_length;
+  uint32_t header = 0, roc = 0;
+  if (!get_args(env, info, 5, argv) || napi_get_value_external(env, argv[0], &data) != napi_ok || !data ||
+      !get_bytes(env, argv[1], &packet, &length) || !get_u32(env, argv[2], &header) || !get_u32(env, argv[3], &roc) ||
+      !get_bytes(env, argv[4], &out, &out_length))
+    return throw_error(env, "open(context, packet, headerBytes, roc, out): bad arguments");
+  gcm_context *c = (gcm_context *)data;
+  if (!c->open) return throw_error(env, "open: this context seals");
+  int32_t result = -1;
+  if (header >= RTP_HEADER_BYTES && length >= header + GCM_TAG_BYTES && out_length >= length - header - GCM_TAG_BYTES &&
+      length - header - GCM_TAG_BYTES <= MAX_PACKET_BYTES) {
+    size_t body = length - header - GCM_TAG_BYTES;
+    uint8_t iv[GCM_IV_BYTES] = {0, 0, packet[8], packet[9], packet[10], packet[11], (uint8_t)(roc >> 24), (uint8_t)(roc >> 16),
+                                (uint8_t)(roc >> 8), (uint8_t)roc, packet[2], packet[3]};
+    for (int i = 0; i < GCM_IV_BYTES; i++) iv[i] ^= c->salt[i];
+    uint8_t plain[MAX_PACKET_BYTES];
+    uint8_t tag[GCM_TAG_BYTES];
+    memcpy(tag, packet + length - GCM_TAG_BYTES, GCM_TAG_BYTES);
+    int n = 0;
+    if (EVP_DecryptInit_ex(c->ctx, NULL, NULL, NULL, iv) == 1 && EVP_DecryptUpdate(c->ctx, NULL, &n, packet, (int)header) == 1 &&
+        (body == 0 || EVP_DecryptUpdate(c->ctx, plain, &n, packet + header, (int)body) == 1) &&
+        EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_BYTES, tag) == 1 &&
+        EVP_DecryptFinal_ex(c->ctx, plain + body, &n) == 1) {
+      memcpy(out, plain, body);
+      result = (int32_t)body;
+    }
+    OPENSSL_cleanse(plain, body);
+  }
+  napi_value value;
+  napi_create_int32(env, result, &value);
+  return value;
+}
+
+/*
+ * Generic AES-GCM with a 12-byte nonce and a 16-byte tag, keyed per call (AES-128 or AES-256 by key
+ * length), for SFrame (RFC 9605 §4.5.1's AES_128_GCM_SHA256_128 and AES_256_GCM_SHA512_128 suites).
+ * The associated data comes in two parts (header, metadata). One OpenSSL context per thread and
+ * direction is kept and re-keyed on each call; node:crypto would build a cipher object per frame.
+ */
+static _Thread_local EVP_CIPHER_CTX *aead_seal_ctx = NULL;
+static _Thread_local EVP_CIPHER_CTX *aead_open_ctx = NULL;
+
+static const EVP_CIPHER *gcm_for(size_t key_length) {
+  return key_length == 16 ? EVP_aes_128_gcm() : key_length == 32 ? EVP_aes_256_gcm() : NULL;
+}
+
+/* aeadSeal(key, nonce(12), aad1, aad2, plaintext, out, offset): writes ciphertext ‖ tag at out[offset]. */
+static napi_value aead_seal_js(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  uint8_t *key, *nonce, *aad1, *aad2, *plain, *out;
+  size_t key_length, nonce_length, aad1_length, aad2_length, plain_length, out_length;
+  uint32_t offset = 0;
+  if (!get_args(env, info, 7, argv) || !get_bytes(env, argv[0], &key, &key_length) || !get_bytes(env, argv[1], &nonce, &nonce_length) ||
+      !get_bytes(env, argv[2], &aad1, &aad1_length) || !get_bytes(env, argv[3], &aad2, &aad2_length) ||
+      !get_bytes(env, argv[4], &plain, &plain_length) || !get_bytes(env, argv[5], &out, &out_length) || !get_u32(env, argv[6], &offset))
+    return throw_error(env, "aeadSeal(key, nonce, aad1, aad2, plaintext, out, offset): bad arguments");
+  const EVP_CIPHER *cipher = gcm_for(key_length);
+  if (!cipher || nonce_length != GCM_IV_BYTES) return throw_error(env, "aeadSeal: a 16- or 32-byte key and a 12-byte nonce expected");
+  if (plain_length > INT32_MAX || offset > out_length || out_length - offset < plain_length + GCM_TAG_BYTES)
+    return throw_error(env, "aeadSeal: output too small");
+  if (!aead_seal_ctx && !(aead_seal_ctx = EVP_CIPHER_CTX_new())) return throw_error(env, "aeadSeal: out of memory");
+  EVP_CIPHER_CTX *ctx = aead_seal_ctx;
+  int n = 0;
+  uint8_t *dst = out + offset;
+  if (EVP_EncryptInit_ex(ctx, cipher, NULL, NULL, NULL) != 1 || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_BYTES, NULL) != 1 ||
+      EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) != 1 ||
+      (aad1_length > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad1, (int)aad1_length) != 1) ||
+      (aad2_length > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad2, (int)aad2_length) != 1) ||
+      (plain_length > 0 && EVP_EncryptUpdate(ctx, dst, &n, plain, (int)plain_length) != 1) ||
+      EVP_EncryptFinal_ex(ctx, dst + plain_length, &n) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_BYTES, dst + plain_length) != 1)
+    return throw_error(env, "aeadSeal: OpenSSL failed");
+  napi_value result;
+  napi_create_uint32(env, (uint32_t)(plain_length + GCM_TAG_BYTES), &result);
+  return result;
+}
+
+/*
+ * aeadOpen(key, nonce(12), aad1, aad2, ciphertext, tag(16), out): the plaintext's length, written
+ * into out; −1 when the tag does not verify (out is zeroed then).
+ */
+static napi_value aead_open_js(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  uint8_t *key, *nonce, *aad1, *aad2, *ct, *tag, *out;
+  size_t key_length, nonce_length, aad1_length, aad2_length, ct_length, tag_length, out_length;
+  if (!get_args(env, info, 7, argv) || !get_bytes(env, argv[0], &key, &key_length) || !get_bytes(env, argv[1], &nonce, &nonce_length) ||
+      !get_bytes(env, argv[2], &aad1, &aad1_length) || !get_bytes(env, argv[3], &aad2, &aad2_length) ||
+      !get_bytes(env, argv[4], &ct, &ct_length) || !get_bytes(env, argv[5], &tag, &tag_length) || !get_bytes(env, argv[6], &out, &out_length))
+    return throw_error(env, "aeadOpen(key, nonce, aad1, aad2, ciphertext, tag, out): bad arguments");
+  const EVP_CIPHER *cipher = gcm_for(key_length);
+  if (!cipher || nonce_length != GCM_IV_BYTES || tag_length != GCM_TAG_BYTES)
+    return throw_error(env, "aeadOpen: a 16- or 32-byte key, a 12-byte nonce and a 16-byte tag expected");
+  if (ct_length > INT32_MAX || out_length < ct_length) return throw_error(env, "aeadOpen: output too small");
+  if (!aead_open_ctx && !(aead_open_ctx = EVP_CIPHER_CTX_new())) return throw_error(env, "aeadOpen: out of memory");
+  EVP_CIPHER_CTX *ctx = aead_open_ctx;
+  uint8_t tag_copy[GCM_TAG_BYTES];
+  memcpy(tag_copy, tag, GCM_TAG_BYTES);
+  int n = 0;
+  int32_t result = -1;
+  if (EVP_DecryptInit_ex(ctx, cipher, NULL, NULL, NULL) == 1 && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_BYTES, NULL) == 1 &&
+      EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 &&
+      (aad1_length == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad1, (int)aad1_length) == 1) &&
+      (aad2_length == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad2, (int)aad2_length) == 1) &&
+      (ct_length == 0 || EVP_DecryptUpdate(ctx, out, &n, ct, (int)ct_length) == 1) &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_BYTES, tag_copy) == 1 && EVP_DecryptFinal_ex(ctx, out + ct_length, &n) == 1)
+    result = (int32_t)ct_length;
+  else
+    OPENSSL_cleanse(out, ct_length);
+  napi_value value;
+  napi_create_int32(env, result, &value);
+  return value;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[] = {
+      {"gcmContext", NULL, gcm_context_new, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"target", NULL, target_new, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"seal", NULL, seal_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sealSend", NULL, seal_send_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"open", NULL, open_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"aeadSeal", NULL, aead_seal_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"aeadOpen", NULL, aead_open_js, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
+  return exports;
+}
+
+#ifndef NODE_GYP_MODULE_NAME
+#define NODE_GYP_MODULE_NAME conclave_native
+#endif
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,51 @@
+// Builds the optional native send path (native/conclave_native.c → build/conclave_native.node) with
+// the machine's C compiler against the Node-API and OpenSSL headers that ship with Node. It needs no
+// download and links to nothing (the symbols come from the node binary that loads it).
+//
+// It never fails the install: without a compiler or headers it prints one line and the relay uses
+// its JavaScript path (`conclave doctor` says which one is in use). CONCLAVE_NATIVE=0 skips it.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const source = join(root, "native", "conclave_native.c");
+const out = join(root, "build", "conclave_native.node");
+
+function headers() {
+  const candidates = [
+    process.env.npm_config_nodedir && join(process.env.npm_config_nodedir, "include", "node"),
+    join(dirname(dirname(process.execPath)), "include", "node"),
+    "/usr/include/node",
+    "/usr/local/include/node",
+  ].filter(Boolean);
+  return candidates.find((dir) => existsSync(join(dir, "node_api.h")) && existsSync(join(dir, "openssl", "evp.h")));
+}
+
+function main() {
+  if (process.env.CONCLAVE_NATIVE === "0") return;
+  if (process.platform !== "linux") {
+    console.log("conclave: native send path is Linux-only; using the JavaScript path");
+    return;
+  }
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(source).mtimeMs) return;
+  const include = headers();
+  if (!include) {
+    console.log("conclave: Node's headers not found; the relay uses its JavaScript send path");
+    return;
+  }
+  const cc = process.env.CC || "cc";
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  try {
+    execFileSync(cc, ["-O2", "-fPIC", "-shared", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", `-I${include}`, "-o", tmp, source], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    renameSync(tmp, out);
+  } catch (err) {
+    const detail = String(err.stderr ?? err.message).split("\n").find((l) => l.trim()) ?? "";
+    console.log(`conclave: could not build the native send path (${cc}: ${detail.trim()}); the relay uses its JavaScript path`);
+  }
+}
+
+main();

@@ -1,0 +1,91 @@
+/**
+ * The optional native SRTP path (native/conclave_native.c, built at install by
+ * scripts/build-native.mjs): AEAD_AES_128_GCM SRTP protection in OpenSSL and one sendto(2) per
+ * datagram on a UDP socket werift opened, for the relay's lean forwarder; and the matching check and
+ * decryption for lean receive paths.
+ *
+ * Optional by design: without a C compiler, on another OS, or with CONCLAVE_NATIVE=0, `native()`
+ * is undefined and callers use the JavaScript path, which produces the same bytes.
+ */
+import type { Socket } from "node:dgram";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+/** An OpenSSL AES-128-GCM context holding one SRTP session's key and salt. */
+export type NativeGcmContext = { readonly __brand: "NativeGcmContext" };
+/** A resolved socket address to send to. */
+export type NativeTarget = { readonly __brand: "NativeTarget" };
+
+export interface NativeSendPath {
+  /**
+   * A context for one SRTP session's key (16 bytes) and salt (first 12 bytes used): it seals
+   * (outgoing packets, the local key) or, with `open` true, opens (incoming ones, the remote key).
+   */
+  gcmContext(key: Uint8Array, salt: Uint8Array, open?: boolean): NativeGcmContext;
+  /** The address `host`:`port`, or null when `host` is not an IP address literal. */
+  target(host: string, port: number): NativeTarget | null;
+  /**
+   * RFC 7714 protection of a packet with a 12-byte header: `byte1` is the marker bit and payload
+   * type (the header's second byte). Writes header ‖ ciphertext ‖ tag into `out`; returns its length.
+   */
+  seal(context: NativeGcmContext, byte1: number, seq: number, timestamp: number, ssrc: number, roc: number, payload: Uint8Array, out: Uint8Array): number;
+  /**
+   * RFC 7714 check and decryption of one SRTP packet whose RTP header (CSRCs and extension
+   * included) is `headerBytes` long, under rollover counter `roc`: writes the payload into `out` and
+   * returns its length, or −1 when the packet is not authentic under this key.
+   */
+  open(context: NativeGcmContext, packet: Uint8Array, headerBytes: number, roc: number, out: Uint8Array): number;
+  /** AES-GCM keyed per call (16/32-byte key, 12-byte nonce, 16-byte tag; SFrame): ciphertext ‖ tag into out at offset; returns its length. */
+  aeadSeal(key: Uint8Array, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number;
+  /** The matching check and decryption: the plaintext's length (written into out), or −1. */
+  aeadOpen(key: Uint8Array, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array): number;
+  /** `seal` and sendto(2) on `fd` without blocking: bytes sent, or −errno (−11 EAGAIN: buffer full). */
+  sealSend(context: NativeGcmContext, byte1: number, seq: number, timestamp: number, ssrc: number, roc: number, payload: Uint8Array, fd: number, target: NativeTarget): number;
+}
+
+/** Linux errno EAGAIN, as sealSend returns it (negated). */
+export const NATIVE_EAGAIN = 11;
+
+/** Where the module is looked for: build/ at the package root (dist/src/media → ../../../build). */
+export const NATIVE_MODULE_PATH = fileURLToPath(new URL("../../../build/conclave_native.node", import.meta.url));
+
+let loaded: { api: NativeSendPath | undefined; reason: string } | undefined;
+
+function load(): { api: NativeSendPath | undefined; reason: string } {
+  if (process.env.CONCLAVE_NATIVE === "0") return { api: undefined, reason: "turned off (CONCLAVE_NATIVE=0)" };
+  if (!existsSync(NATIVE_MODULE_PATH)) return { api: undefined, reason: "not built (scripts/build-native.mjs)" };
+  try {
+    const api = createRequire(import.meta.url)(NATIVE_MODULE_PATH) as NativeSendPath;
+    if (typeof api.sealSend !== "function") return { api: undefined, reason: "the module is from another version" };
+    return { api, reason: NATIVE_MODULE_PATH };
+  } catch (err) {
+    return { api: undefined, reason: `cannot load it: ${(err as Error).message.split("\n")[0]}` };
+  }
+}
+
+/** The native send path, or undefined when it is unavailable or turned off. */
+export function native(): NativeSendPath | undefined {
+  loaded ??= load();
+  return loaded.api;
+}
+
+/** What `conclave doctor` reports: whether the native path is in use, and where from or why not. */
+export function nativeStatus(): { available: boolean; detail: string } {
+  loaded ??= load();
+  return { available: loaded.api !== undefined, detail: loaded.reason };
+}
+
+let stateSymbol: symbol | undefined;
+
+/**
+ * The file descriptor of a bound dgram socket, or −1. Read from the socket's internal state (the
+ * public `_handle` accessor is deprecated and warns); −1 when Node's internals differ.
+ */
+export function socketFd(socket: Socket): number {
+  stateSymbol ??= Object.getOwnPropertySymbols(socket).find((s) => s.description === "state symbol");
+  if (!stateSymbol) return -1;
+  const state = (socket as unknown as Record<symbol, { handle?: { fd?: unknown } | null } | undefined>)[stateSymbol];
+  const fd = state?.handle?.fd;
+  return typeof fd === "number" && fd >= 0 ? fd : -1;
+}
