@@ -47,7 +47,7 @@ import { UploadCounter } from "../src/server/upload-counter.js";
 import { buildPeerConfig, bindAddressFor, OPUS_PAYLOAD_TYPE } from "../src/media/rtc-config.js";
 import { parseServerMessage } from "../src/protocol/index.js";
 import { KeystreamAhead, SrtpGcmProtector, writeRtpHeader } from "../src/server/srtp-protect.js";
-import { SrtpInput } from "../src/server/srtp-input.js";
+import { SrtpReceiver } from "../src/media/srtp-receive.js";
 import { native } from "../src/media/native.js";
 
 const SELF = fileURLToPath(import.meta.url);
@@ -997,8 +997,9 @@ export function benchSrtpProtect(): Record<string, unknown> {
 
 /**
  * The relay's receive path of one audio upload packet (100-byte payload, as participants send them:
- * protected by werift's SRTP context): the lean path (./src/server/srtp-input.ts: demultiplex,
- * replay check, one AES-GCM decryption) vs werift's SRTP decrypt and RTP parse, same run. The
+ * protected by werift's SRTP context): the lean path (src/media/srtp-receive.ts: demultiplex,
+ * replay check, one AES-GCM decryption, on the native module when built and on node:crypto) vs
+ * werift's SRTP decrypt and RTP parse, same run. The
  * werift figure is only the part of its receive path that does the same job: in the relay werift
  * also probes for STUN, demultiplexes DTLS, routes the packet and keeps receiver statistics.
  */
@@ -1019,26 +1020,31 @@ export function benchSrtpUnprotect(): Record<string, unknown> {
     publisher.encrypt(randomBytes(100), new RtpHeader({ payloadType: 111, sequenceNumber: 1000 + i, timestamp: i * 960, ssrc })),
   );
   let sink = 0;
-  const leanRound = (): number => {
+  const leanRound = (useNative: boolean): number => {
     const cipher = new SrtpSession(relayConfig).remoteContext.cipher;
-    const input = SrtpInput.withKeys(ssrc, { sessionKey: cipher.srtpSessionKey, sessionSalt: cipher.srtpSessionSalt }, (_m, seq) => (sink += seq));
+    const input = SrtpReceiver.withKeys({ sessionKey: cipher.srtpSessionKey, sessionSalt: cipher.srtpSessionSalt }, { native: useNative });
+    input.add(ssrc, (_m, seq) => (sink += seq));
     const start = process.hrtime.bigint();
     for (const p of packets) input.receive(p);
     return Number(process.hrtime.bigint() - start) / 1000 / packets.length;
   };
+  const withNative = native() !== undefined;
   const weriftRound = (): number => {
     const session = new SrtpSession(relayConfig);
     const start = process.hrtime.bigint();
     for (const p of packets) sink += RtpPacket.deSerialize(session.decrypt(p)).header.sequenceNumber;
     return Number(process.hrtime.bigint() - start) / 1000 / packets.length;
   };
-  leanRound();
+  leanRound(withNative);
+  leanRound(false);
   weriftRound();
   const a: number[] = [];
   const b: number[] = [];
+  const c: number[] = [];
   for (let r = 0; r < 15; r++) {
-    a.push(leanRound());
+    a.push(leanRound(withNative));
     b.push(weriftRound());
+    c.push(leanRound(false));
   }
   const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
   if (sink === 0) throw new Error("no packet was delivered");
@@ -1046,9 +1052,13 @@ export function benchSrtpUnprotect(): Record<string, unknown> {
     type: "bench",
     name: "srtp-unprotect",
     payloadBytes: 100,
+    // The lean path as the relay runs it (native GCM when built), the same path on node:crypto, werift.
+    gcm: withNative ? "native" : "node:crypto",
     usPerPacket: round(median(a), 3),
+    nodeCryptoUsPerPacket: round(median(c), 3),
     weriftUsPerPacket: round(median(b), 3),
     ratio: round(median(b) / median(a)),
+    nativeRatio: withNative ? round(median(c) / median(a)) : null,
   };
 }
 

@@ -36,9 +36,12 @@
 import { createDecipheriv } from "node:crypto";
 import type { RTCDtlsTransport } from "werift";
 import { SRTP_AEAD_AES_128_GCM, udpTransportOf, type WeriftUdpTransport } from "./werift-udp.js";
+import { native, type NativeGcmContext, type NativeSendPath } from "./native.js";
 
 /** RFC 7714 §8: authentication tag length. */
 const TAG_BYTES = 16;
+/** Largest payload the native module opens (its stack buffer); longer ones use node:crypto. */
+const NATIVE_MAX_PAYLOAD = 2048;
 /** RFC 3550 §5.1: fixed RTP header length. */
 const RTP_HEADER_BYTES = 12;
 /** RFC 3711 §3.3.2: replay window, in packets (64 is the RFC's minimum and libsrtp's default). */
@@ -194,22 +197,33 @@ export class SrtpReceiver implements SrtpReceiveCounters {
   private readonly key: Buffer;
   private readonly salt: Buffer;
   private readonly iv = Buffer.alloc(12);
+  /** The native module's GCM (one OpenSSL context for this session), when it is built. */
+  private readonly native: NativeSendPath | undefined;
+  private readonly nativeContext: NativeGcmContext | undefined;
   private transport: WeriftUdpTransport | undefined;
   private passOn: ((data: Buffer, addr: [string, number]) => void) | undefined;
 
-  private constructor(key: Buffer, salt: Buffer) {
+  private constructor(key: Buffer, salt: Buffer, useNative: boolean) {
     this.key = key;
     this.salt = salt;
+    this.native = useNative ? native() : undefined;
+    this.nativeContext = this.native?.gcmContext(key, salt, true);
   }
 
   /**
    * A receive path from SRTP session keys (RFC 7714 session key and salt), not attached to a
-   * socket: feed it with receive().
+   * socket: feed it with receive(). It decrypts with the native module when that is built, unless
+   * `native` is false (node:crypto: a cipher object per packet; same result).
    */
-  static withKeys(keys: { sessionKey: Uint8Array; sessionSalt: Uint8Array }): SrtpReceiver {
+  static withKeys(keys: { sessionKey: Uint8Array; sessionSalt: Uint8Array }, options: { native?: boolean } = {}): SrtpReceiver {
     // werift derives 14-byte session salts (RFC 3711 §4.3.1) and uses the first 12 for GCM (RFC 7714 §8.1).
     if (keys.sessionKey.length !== 16 || keys.sessionSalt.length < 12) throw new RangeError("AEAD_AES_128_GCM needs a 16-byte key and a 12-byte salt");
-    return new SrtpReceiver(Buffer.from(keys.sessionKey), Buffer.from(keys.sessionSalt.subarray(0, 12)));
+    return new SrtpReceiver(Buffer.from(keys.sessionKey), Buffer.from(keys.sessionSalt.subarray(0, 12)), options.native !== false);
+  }
+
+  /** Whether packets are decrypted by the native module. */
+  get usesNative(): boolean {
+    return this.nativeContext !== undefined;
   }
 
   /**
@@ -301,6 +315,27 @@ export class SrtpReceiver implements SrtpReceiveCounters {
     this.streams.clear();
   }
 
+  /** node:crypto's AES-GCM check and decryption of one packet; null when it is not authentic. */
+  private decrypt(data: Buffer, offset: number, tagAt: number, roc: number, seq: number): Buffer | null {
+    // RFC 7714 §8.1: IV = (0x0000 ‖ SSRC ‖ ROC ‖ SEQ) XOR salt.
+    const iv = this.iv;
+    iv.fill(0, 0, 2);
+    data.copy(iv, 2, 8, 12);
+    iv.writeUInt32BE(roc, 6);
+    iv.writeUInt16BE(seq, 10);
+    for (let i = 0; i < 12; i++) iv[i]! ^= this.salt[i]!;
+    try {
+      const decipher = createDecipheriv("aes-128-gcm", this.key, iv);
+      decipher.setAAD(data.subarray(0, offset));
+      decipher.setAuthTag(data.subarray(tagAt));
+      const first = decipher.update(data.subarray(offset, tagAt));
+      const last = decipher.final();
+      return last.length === 0 ? first : Buffer.concat([first, last]);
+    } catch {
+      return null;
+    }
+  }
+
   /**
    * One datagram: true when it was SRTP of a registered stream (delivered, or dropped as a replay,
    * a forgery or malformed), false when werift should have it.
@@ -318,22 +353,15 @@ export class SrtpReceiver implements SrtpReceiveCounters {
       return true;
     }
     const tagAt = data.length - TAG_BYTES;
-    // RFC 7714 §8.1: IV = (0x0000 ‖ SSRC ‖ ROC ‖ SEQ) XOR salt.
-    const iv = this.iv;
-    iv.fill(0, 0, 2);
-    data.copy(iv, 2, 8, 12);
-    iv.writeUInt32BE(roc, 6);
-    iv.writeUInt16BE(seq, 10);
-    for (let i = 0; i < 12; i++) iv[i]! ^= this.salt[i]!;
-    let payload: Buffer;
-    try {
-      const decipher = createDecipheriv("aes-128-gcm", this.key, iv);
-      decipher.setAAD(data.subarray(0, offset));
-      decipher.setAuthTag(data.subarray(tagAt));
-      const first = decipher.update(data.subarray(offset, tagAt));
-      const last = decipher.final();
-      payload = last.length === 0 ? first : Buffer.concat([first, last]);
-    } catch {
+    let payload: Buffer | null;
+    if (this.nativeContext && tagAt - offset <= NATIVE_MAX_PAYLOAD) {
+      // The same check and decryption in OpenSSL (IV from the salt, SSRC, ROC and SEQ; §8.1).
+      payload = Buffer.allocUnsafe(tagAt - offset);
+      if (this.native!.open(this.nativeContext, data, offset, roc, payload) < 0) payload = null;
+    } else {
+      payload = this.decrypt(data, offset, tagAt, roc, seq);
+    }
+    if (payload === null) {
       // Not authentic under this session (RFC 7714 §9.3: a failed check drops the packet).
       stream.rejected++;
       this.rejected++;

@@ -198,3 +198,28 @@ test("the socket hook keeps registered SRTP, passes everything else on to werift
   assert.equal(transport.onData, original);
   assert.equal(receiver.attached, false);
 });
+
+test("native and node:crypto decryption deliver the same payloads and refuse the same forgeries", () => {
+  const { sender, keys } = session();
+  const viaNative = SrtpReceiver.withKeys(keys);
+  const viaNode = SrtpReceiver.withKeys(keys, { native: false });
+  assert.equal(viaNative.usesNative, true, "the test command builds the native module");
+  assert.equal(viaNode.usesNative, false);
+  const got: { native: Buffer[]; node: Buffer[] } = { native: [], node: [] };
+  viaNative.add(7, (_m, _s, _t, p) => got.native.push(Buffer.from(p)));
+  viaNode.add(7, (_m, _s, _t, p) => got.node.push(Buffer.from(p)));
+  const packets = Array.from({ length: 50 }, (_, i) => protect(sender, 7, (65_500 + i) & 0xffff, randomBytes(1 + ((i * 37) % 1100))));
+  // A forged packet (tag bit flipped) and one with padding sealed by hand.
+  const forged = Buffer.from(protect(sender, 7, 200, randomBytes(60)));
+  forged[forged.length - 1]! ^= 1;
+  const header = Buffer.from([0xa0, 111, 0, 201, 0, 0, 0, 1, 0, 0, 0, 7]);
+  const padded = seal(keys, header, Buffer.concat([randomBytes(30), Buffer.from([0, 0, 3])]), 1);
+  for (const p of [...packets, forged, padded]) {
+    assert.equal(viaNative.receive(Buffer.from(p)), true);
+    assert.equal(viaNode.receive(Buffer.from(p)), true);
+  }
+  assert.equal(got.native.length, 51);
+  assert.deepEqual(got.native, got.node);
+  assert.deepEqual(viaNative.countersOf(7), viaNode.countersOf(7));
+  assert.equal(viaNative.countersOf(7)!.rejected, 1);
+});
