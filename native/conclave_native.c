@@ -48,6 +48,36 @@ typedef struct {
   socklen_t length;
 } target;
 
+/*
+ * Every handle is a JavaScript external tagged with its kind, so a handle of one kind passed where
+ * another is expected (or any other external) is refused instead of being misread.
+ */
+static const napi_type_tag GCM_CONTEXT_TAG = {0x636f6e636c617665ULL, 0x67636d2d63747831ULL};
+static const napi_type_tag TARGET_TAG = {0x636f6e636c617665ULL, 0x7461726765743031ULL};
+static const napi_type_tag AEAD_KEY_TAG = {0x636f6e636c617665ULL, 0x616561642d6b6579ULL};
+
+/* An external of kind `tag`, or NULL. */
+static void *unwrap(napi_env env, napi_value value, const napi_type_tag *tag) {
+  napi_valuetype type;
+  bool tagged = false;
+  void *data = NULL;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external) return NULL;
+  if (napi_check_object_type_tag(env, value, tag, &tagged) != napi_ok || !tagged) return NULL;
+  if (napi_get_value_external(env, value, &data) != napi_ok) return NULL;
+  return data;
+}
+
+/* Wraps `data` in an external of kind `tag`; on failure frees it with `finalize` and returns NULL. */
+static napi_value wrap(napi_env env, void *data, napi_finalize finalize, const napi_type_tag *tag) {
+  napi_value result;
+  if (napi_create_external(env, data, finalize, NULL, &result) != napi_ok) {
+    finalize(env, data, NULL);
+    return NULL;
+  }
+  if (napi_type_tag_object(env, result, tag) != napi_ok) return NULL;
+  return result;
+}
+
 static napi_value throw_error(napi_env env, const char *message) {
   napi_throw_error(env, NULL, message);
   return NULL;
@@ -123,12 +153,8 @@ static napi_value gcm_context_new(napi_env env, napi_callback_info info) {
     return throw_error(env, "gcmContext: OpenSSL refused the key");
   }
   memcpy(c->salt, salt, GCM_IV_BYTES);
-  napi_value result;
-  if (napi_create_external(env, c, free_context, NULL, &result) != napi_ok) {
-    free_context(env, c, NULL);
-    return throw_error(env, "gcmContext: cannot create the handle");
-  }
-  return result;
+  napi_value result = wrap(env, c, free_context, &GCM_CONTEXT_TAG);
+  return result ? result : throw_error(env, "gcmContext: cannot create the handle");
 }
 
 /* target(host: string, port: number): external | null (null when host is not an IP address) */
@@ -159,12 +185,8 @@ static napi_value target_new(napi_env env, napi_callback_info info) {
     napi_get_null(env, &null_value);
     return null_value;
   }
-  napi_value result;
-  if (napi_create_external(env, t, free_target, NULL, &result) != napi_ok) {
-    free(t);
-    return throw_error(env, "target: cannot create the handle");
-  }
-  return result;
+  napi_value result = wrap(env, t, free_target, &TARGET_TAG);
+  return result ? result : throw_error(env, "target: cannot create the handle");
 }
 
 /*
@@ -207,9 +229,8 @@ typedef struct {
 
 /* Arguments 0..6: context, byte1 (marker and payload type), seq, timestamp, ssrc, roc, payload. */
 static int get_seal_args(napi_env env, napi_value *argv, seal_args *a) {
-  void *data = NULL;
-  if (napi_get_value_external(env, argv[0], &data) != napi_ok || !data) return 0;
-  a->context = (gcm_context *)data;
+  a->context = (gcm_context *)unwrap(env, argv[0], &GCM_CONTEXT_TAG);
+  if (!a->context) return 0;
   if (a->context->open) return 0;
   return get_u32(env, argv[1], &a->byte1) && get_u32(env, argv[2], &a->seq) && get_u32(env, argv[3], &a->timestamp) &&
          get_u32(env, argv[4], &a->ssrc) && get_u32(env, argv[5], &a->roc) &&
@@ -245,7 +266,7 @@ static napi_value seal_send_js(napi_env env, napi_callback_info info) {
   int32_t fd = -1;
   void *target_data = NULL;
   if (!get_args(env, info, 9, argv) || !get_seal_args(env, argv, &a) || !get_i32(env, argv[7], &fd) || fd < 0 ||
-      napi_get_value_external(env, argv[8], &target_data) != napi_ok || !target_data)
+      !(target_data = unwrap(env, argv[8], &TARGET_TAG)))
     return throw_error(env, "sealSend(context, byte1, seq, timestamp, ssrc, roc, payload, fd, target): bad arguments");
   target *t = (target *)target_data;
   uint8_t packet[MAX_PACKET_BYTES];
@@ -274,7 +295,7 @@ static napi_value open_js(napi_env env, napi_callback_info info) {
   uint8_t *packet, *out;
   size_t length, out_length;
   uint32_t header = 0, roc = 0;
-  if (!get_args(env, info, 5, argv) || napi_get_value_external(env, argv[0], &data) != napi_ok || !data ||
+  if (!get_args(env, info, 5, argv) || !(data = unwrap(env, argv[0], &GCM_CONTEXT_TAG)) ||
       !get_bytes(env, argv[1], &packet, &length) || !get_u32(env, argv[2], &header) || !get_u32(env, argv[3], &roc) ||
       !get_bytes(env, argv[4], &out, &out_length))
     return throw_error(env, "open(context, packet, headerBytes, roc, out): bad arguments");
@@ -305,74 +326,121 @@ static napi_value open_js(napi_env env, napi_callback_info info) {
   return value;
 }
 
-/*
- * Generic AES-GCM with a 12-byte nonce and a 16-byte tag, keyed per call (AES-128 or AES-256 by key
- * length), for SFrame (RFC 9605 §4.5.1's AES_128_GCM_SHA256_128 and AES_256_GCM_SHA512_128 suites).
- * The associated data comes in two parts (header, metadata). One OpenSSL context per thread and
- * direction is kept and re-keyed on each call; node:crypto would build a cipher object per frame.
- */
-static _Thread_local EVP_CIPHER_CTX *aead_seal_ctx = NULL;
-static _Thread_local EVP_CIPHER_CTX *aead_open_ctx = NULL;
-
+/* AES-GCM for SFrame (RFC 9605 §4.5.1's AES_128_GCM_SHA256_128 and AES_256_GCM_SHA512_128 suites), by key length. */
 static const EVP_CIPHER *gcm_for(size_t key_length) {
   return key_length == 16 ? EVP_aes_128_gcm() : key_length == 32 ? EVP_aes_256_gcm() : NULL;
 }
 
-/* aeadSeal(key, nonce(12), aad1, aad2, plaintext, out, offset): writes ciphertext ‖ tag at out[offset]. */
-static napi_value aead_seal_js(napi_env env, napi_callback_info info) {
+/*
+ * Keyed AES-GCM contexts for SFrame (12-byte nonce, 16-byte tag, the associated data in two parts:
+ * header and metadata): the key schedule and GHASH tables are set up once per key
+ * (aeadKey) instead of on every frame, and torn down as soon as the key is wiped (aeadForget), or
+ * by the finalizer when the handle is collected.
+ */
+typedef struct {
+  EVP_CIPHER_CTX *seal;
+  EVP_CIPHER_CTX *open;
+} aead_key;
+
+static void aead_key_clear(aead_key *k) {
+  if (k->seal) EVP_CIPHER_CTX_free(k->seal);
+  if (k->open) EVP_CIPHER_CTX_free(k->open);
+  k->seal = NULL;
+  k->open = NULL;
+}
+
+static void free_aead_key(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  aead_key_clear((aead_key *)data);
+  free(data);
+}
+
+/* aeadKey(key: 16 or 32 bytes): external */
+static napi_value aead_key_new(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  uint8_t *key;
+  size_t key_length;
+  if (!get_args(env, info, 1, argv) || !get_bytes(env, argv[0], &key, &key_length)) return throw_error(env, "aeadKey(key): a Uint8Array expected");
+  const EVP_CIPHER *cipher = gcm_for(key_length);
+  if (!cipher) return throw_error(env, "aeadKey: a 16- or 32-byte key expected");
+  aead_key *k = (aead_key *)calloc(1, sizeof *k);
+  if (!k) return throw_error(env, "aeadKey: out of memory");
+  k->seal = EVP_CIPHER_CTX_new();
+  k->open = EVP_CIPHER_CTX_new();
+  if (!k->seal || !k->open || EVP_EncryptInit_ex(k->seal, cipher, NULL, NULL, NULL) != 1 ||
+      EVP_CIPHER_CTX_ctrl(k->seal, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_BYTES, NULL) != 1 || EVP_EncryptInit_ex(k->seal, NULL, NULL, key, NULL) != 1 ||
+      EVP_DecryptInit_ex(k->open, cipher, NULL, NULL, NULL) != 1 ||
+      EVP_CIPHER_CTX_ctrl(k->open, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_BYTES, NULL) != 1 || EVP_DecryptInit_ex(k->open, NULL, NULL, key, NULL) != 1) {
+    free_aead_key(env, k, NULL);
+    return throw_error(env, "aeadKey: OpenSSL refused the key");
+  }
+  napi_value result = wrap(env, k, free_aead_key, &AEAD_KEY_TAG);
+  return result ? result : throw_error(env, "aeadKey: cannot create the handle");
+}
+
+static aead_key *get_aead_key(napi_env env, napi_value value) {
+  return (aead_key *)unwrap(env, value, &AEAD_KEY_TAG);
+}
+
+/* aeadForget(handle): frees the contexts now (OpenSSL wipes the key schedule); later use throws. */
+static napi_value aead_forget_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  aead_key *k;
+  if (!get_args(env, info, 1, argv) || !(k = get_aead_key(env, argv[0]))) return throw_error(env, "aeadForget(handle): bad arguments");
+  aead_key_clear(k);
+  return NULL;
+}
+
+/* aeadSealWith(handle, nonce(12), aad1, aad2, plaintext, out, offset): bytes written (ciphertext ‖ tag). */
+static napi_value aead_seal_with_js(napi_env env, napi_callback_info info) {
   napi_value argv[7];
-  uint8_t *key, *nonce, *aad1, *aad2, *plain, *out;
-  size_t key_length, nonce_length, aad1_length, aad2_length, plain_length, out_length;
+  aead_key *k;
+  uint8_t *nonce, *aad1, *aad2, *plain, *out;
+  size_t nonce_length, aad1_length, aad2_length, plain_length, out_length;
   uint32_t offset = 0;
-  if (!get_args(env, info, 7, argv) || !get_bytes(env, argv[0], &key, &key_length) || !get_bytes(env, argv[1], &nonce, &nonce_length) ||
+  if (!get_args(env, info, 7, argv) || !(k = get_aead_key(env, argv[0])) || !get_bytes(env, argv[1], &nonce, &nonce_length) ||
       !get_bytes(env, argv[2], &aad1, &aad1_length) || !get_bytes(env, argv[3], &aad2, &aad2_length) ||
       !get_bytes(env, argv[4], &plain, &plain_length) || !get_bytes(env, argv[5], &out, &out_length) || !get_u32(env, argv[6], &offset))
-    return throw_error(env, "aeadSeal(key, nonce, aad1, aad2, plaintext, out, offset): bad arguments");
-  const EVP_CIPHER *cipher = gcm_for(key_length);
-  if (!cipher || nonce_length != GCM_IV_BYTES) return throw_error(env, "aeadSeal: a 16- or 32-byte key and a 12-byte nonce expected");
+    return throw_error(env, "aeadSealWith(handle, nonce, aad1, aad2, plaintext, out, offset): bad arguments");
+  if (!k->seal) return throw_error(env, "aeadSealWith: the key was forgotten");
+  if (nonce_length != GCM_IV_BYTES) return throw_error(env, "aeadSealWith: a 12-byte nonce expected");
   if (plain_length > INT32_MAX || offset > out_length || out_length - offset < plain_length + GCM_TAG_BYTES)
-    return throw_error(env, "aeadSeal: output too small");
-  if (!aead_seal_ctx && !(aead_seal_ctx = EVP_CIPHER_CTX_new())) return throw_error(env, "aeadSeal: out of memory");
-  EVP_CIPHER_CTX *ctx = aead_seal_ctx;
-  int n = 0;
+    return throw_error(env, "aeadSealWith: output too small");
+  EVP_CIPHER_CTX *ctx = k->seal;
   uint8_t *dst = out + offset;
-  if (EVP_EncryptInit_ex(ctx, cipher, NULL, NULL, NULL) != 1 || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_BYTES, NULL) != 1 ||
-      EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) != 1 ||
+  int n = 0;
+  if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
       (aad1_length > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad1, (int)aad1_length) != 1) ||
       (aad2_length > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad2, (int)aad2_length) != 1) ||
       (plain_length > 0 && EVP_EncryptUpdate(ctx, dst, &n, plain, (int)plain_length) != 1) ||
       EVP_EncryptFinal_ex(ctx, dst + plain_length, &n) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_BYTES, dst + plain_length) != 1)
-    return throw_error(env, "aeadSeal: OpenSSL failed");
+    return throw_error(env, "aeadSealWith: OpenSSL failed");
   napi_value result;
   napi_create_uint32(env, (uint32_t)(plain_length + GCM_TAG_BYTES), &result);
   return result;
 }
 
-/*
- * aeadOpen(key, nonce(12), aad1, aad2, ciphertext, tag(16), out): the plaintext's length, written
- * into out; −1 when the tag does not verify (out is zeroed then).
- */
-static napi_value aead_open_js(napi_env env, napi_callback_info info) {
+/* aeadOpenWith(handle, nonce(12), aad1, aad2, ciphertext, tag(16), out): plaintext length, or −1. */
+static napi_value aead_open_with_js(napi_env env, napi_callback_info info) {
   napi_value argv[7];
-  uint8_t *key, *nonce, *aad1, *aad2, *ct, *tag, *out;
-  size_t key_length, nonce_length, aad1_length, aad2_length, ct_length, tag_length, out_length;
-  if (!get_args(env, info, 7, argv) || !get_bytes(env, argv[0], &key, &key_length) || !get_bytes(env, argv[1], &nonce, &nonce_length) ||
+  aead_key *k;
+  uint8_t *nonce, *aad1, *aad2, *ct, *tag, *out;
+  size_t nonce_length, aad1_length, aad2_length, ct_length, tag_length, out_length;
+  if (!get_args(env, info, 7, argv) || !(k = get_aead_key(env, argv[0])) || !get_bytes(env, argv[1], &nonce, &nonce_length) ||
       !get_bytes(env, argv[2], &aad1, &aad1_length) || !get_bytes(env, argv[3], &aad2, &aad2_length) ||
       !get_bytes(env, argv[4], &ct, &ct_length) || !get_bytes(env, argv[5], &tag, &tag_length) || !get_bytes(env, argv[6], &out, &out_length))
-    return throw_error(env, "aeadOpen(key, nonce, aad1, aad2, ciphertext, tag, out): bad arguments");
-  const EVP_CIPHER *cipher = gcm_for(key_length);
-  if (!cipher || nonce_length != GCM_IV_BYTES || tag_length != GCM_TAG_BYTES)
-    return throw_error(env, "aeadOpen: a 16- or 32-byte key, a 12-byte nonce and a 16-byte tag expected");
-  if (ct_length > INT32_MAX || out_length < ct_length) return throw_error(env, "aeadOpen: output too small");
-  if (!aead_open_ctx && !(aead_open_ctx = EVP_CIPHER_CTX_new())) return throw_error(env, "aeadOpen: out of memory");
-  EVP_CIPHER_CTX *ctx = aead_open_ctx;
+    return throw_error(env, "aeadOpenWith(handle, nonce, aad1, aad2, ciphertext, tag, out): bad arguments");
+  if (!k->open) return throw_error(env, "aeadOpenWith: the key was forgotten");
+  if (nonce_length != GCM_IV_BYTES || tag_length != GCM_TAG_BYTES) return throw_error(env, "aeadOpenWith: a 12-byte nonce and a 16-byte tag expected");
+  if (ct_length > INT32_MAX || out_length < ct_length) return throw_error(env, "aeadOpenWith: output too small");
+  EVP_CIPHER_CTX *ctx = k->open;
   uint8_t tag_copy[GCM_TAG_BYTES];
   memcpy(tag_copy, tag, GCM_TAG_BYTES);
   int n = 0;
   int32_t result = -1;
-  if (EVP_DecryptInit_ex(ctx, cipher, NULL, NULL, NULL) == 1 && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_BYTES, NULL) == 1 &&
-      EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 &&
+  if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) == 1 &&
       (aad1_length == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad1, (int)aad1_length) == 1) &&
       (aad2_length == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad2, (int)aad2_length) == 1) &&
       (ct_length == 0 || EVP_DecryptUpdate(ctx, out, &n, ct, (int)ct_length) == 1) &&
@@ -392,8 +460,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"seal", NULL, seal_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sealSend", NULL, seal_send_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"open", NULL, open_js, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"aeadSeal", NULL, aead_seal_js, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"aeadOpen", NULL, aead_open_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"aeadKey", NULL, aead_key_new, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"aeadForget", NULL, aead_forget_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"aeadSealWith", NULL, aead_seal_with_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"aeadOpenWith", NULL, aead_open_with_js, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
   return exports;

@@ -14,6 +14,8 @@ import { fileURLToPath } from "node:url";
 
 /** An OpenSSL AES-128-GCM context holding one SRTP session's key and salt. */
 export type NativeGcmContext = { readonly __brand: "NativeGcmContext" };
+/** A keyed AES-GCM context (SFrame). */
+export type NativeAeadKey = { readonly __brand: "NativeAeadKey" };
 /** A resolved socket address to send to. */
 export type NativeTarget = { readonly __brand: "NativeTarget" };
 
@@ -36,10 +38,14 @@ export interface NativeSendPath {
    * returns its length, or −1 when the packet is not authentic under this key.
    */
   open(context: NativeGcmContext, packet: Uint8Array, headerBytes: number, roc: number, out: Uint8Array): number;
-  /** AES-GCM keyed per call (16/32-byte key, 12-byte nonce, 16-byte tag; SFrame): ciphertext ‖ tag into out at offset; returns its length. */
-  aeadSeal(key: Uint8Array, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number;
-  /** The matching check and decryption: the plaintext's length (written into out), or −1. */
-  aeadOpen(key: Uint8Array, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array): number;
+  /** A keyed AES-GCM context (16/32-byte key): the key schedule is set up once, for every frame under the key. */
+  aeadKey(key: Uint8Array): NativeAeadKey;
+  /** Frees a keyed context now (its key schedule is wiped); using it afterwards throws. */
+  aeadForget(handle: NativeAeadKey): void;
+  /** aeadSeal under a keyed context. */
+  aeadSealWith(handle: NativeAeadKey, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number;
+  /** aeadOpen under a keyed context. */
+  aeadOpenWith(handle: NativeAeadKey, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array): number;
   /** `seal` and sendto(2) on `fd` without blocking: bytes sent, or −errno (−11 EAGAIN: buffer full). */
   sealSend(context: NativeGcmContext, byte1: number, seq: number, timestamp: number, ssrc: number, roc: number, payload: Uint8Array, fd: number, target: NativeTarget): number;
 }

@@ -80,3 +80,47 @@ test("native and node:crypto GCM give the same frames, and each opens the other'
     }
   }
 });
+
+test("each SFrame key is set up once in the native GCM and destroyed when the key is wiped", () => {
+  const n = native()!;
+  let created = 0;
+  let forgotten = 0;
+  const live = new Set<unknown>();
+  // The native backend, counting what it is asked to set up and destroy.
+  sframe.useGcmBackend({
+    aeadKey: (key) => {
+      created++;
+      const h = n.aeadKey(key);
+      live.add(h);
+      return h;
+    },
+    aeadForget: (h) => {
+      forgotten++;
+      live.delete(h);
+      n.aeadForget(h as never);
+    },
+    aeadSealWith: (h, ...rest) => n.aeadSealWith(h as never, ...rest),
+    aeadOpenWith: (h, ...rest) => n.aeadOpenWith(h as never, ...rest),
+  });
+  try {
+    const baseKey = randomBytes(32);
+    const tx = new sframe.SFrameSender({ kid: 5n, baseKey });
+    const rx = new sframe.SFrameReceiver();
+    rx.addKey(5n, baseKey);
+    for (let i = 0; i < 100; i++) assert.equal(rx.decrypt(tx.encrypt(Buffer.from(`frame ${i}`))).plaintext.toString(), `frame ${i}`);
+    assert.equal(created, 2, "one context for the sender's key, one for the receiver's");
+    tx.setKey(6n, randomBytes(32));
+    assert.equal(forgotten, 1, "the sender's old key is destroyed when it switches");
+    tx.close();
+    rx.close();
+    assert.equal(live.size, 0, "nothing of a closed context's keys is left in the backend");
+    // A one-shot encrypt sets up and destroys its key at once.
+    sframe.encrypt({ suite: 4, baseKey, kid: 1n, ctr: 0n, plaintext: Buffer.alloc(10) });
+    assert.equal(live.size, 0);
+  } finally {
+    sframe.useGcmBackend(undefined);
+  }
+  const h = n.aeadKey(randomBytes(16));
+  n.aeadForget(h);
+  assert.throws(() => n.aeadOpenWith(h, Buffer.alloc(12), Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(4), Buffer.alloc(16), Buffer.alloc(4)), /forgotten/);
+});

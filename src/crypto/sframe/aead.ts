@@ -19,24 +19,46 @@ import type { CipherGCMTypes } from "node:crypto";
 import type { CipherSuite } from "./suites.js";
 
 /**
- * AES-GCM with a 12-byte nonce and a 16-byte tag, keyed per call (16- or 32-byte keys): the same
- * function as node:crypto's, so every output is identical (test/crypto/sframe.test.ts runs the RFC
- * 9605 vectors through both).
+ * AES-GCM with a 12-byte nonce and a 16-byte tag (16- or 32-byte keys): the same function as
+ * node:crypto's, so every output is identical (test/client/native-sframe.test.ts runs the RFC 9605
+ * vectors through both). A key is set up once (`aeadKey`, an opaque handle holding the key
+ * schedule) and used for every frame under it; `aeadForget` destroys that state when the key is
+ * wiped.
  */
 export interface GcmBackend {
+  aeadKey(key: Uint8Array): unknown;
+  aeadForget(handle: unknown): void;
   /** Writes ciphertext ‖ tag into `out` at `offset`; returns the bytes written. */
-  aeadSeal(key: Uint8Array, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number;
+  aeadSealWith(handle: unknown, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number;
   /** Writes the plaintext into `out`; returns its length, or −1 when the tag does not verify. */
-  aeadOpen(key: Uint8Array, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array): number;
+  aeadOpenWith(handle: unknown, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array): number;
 }
 
 let gcmBackend: GcmBackend | undefined;
 const NO_BYTES = new Uint8Array(0);
 const GCM_TAG = 16;
+/** The backend's handle for each derived key in use (dropped by forgetKey, or with the key). */
+const handles = new WeakMap<Uint8Array, { backend: GcmBackend; handle: unknown }>();
 
 /** Use `backend` for the AES-GCM suites from now on (undefined: node:crypto again). */
 export function useGcmBackend(backend: GcmBackend | undefined): void {
   gcmBackend = backend;
+}
+
+function handleFor(backend: GcmBackend, key: Uint8Array): unknown {
+  const known = handles.get(key);
+  if (known !== undefined && known.backend === backend) return known.handle;
+  const handle = backend.aeadKey(key);
+  handles.set(key, { backend, handle });
+  return handle;
+}
+
+/** Destroy whatever a backend derived from `key` (call before wiping the key). */
+export function forgetKey(key: Uint8Array): void {
+  const known = handles.get(key);
+  if (known === undefined) return;
+  handles.delete(key);
+  known.backend.aeadForget(known.handle);
 }
 
 /** Whether a GcmBackend is in use. */
@@ -83,7 +105,7 @@ export function sealInto(suite: CipherSuite, key: Buffer, nonce: Buffer, header:
   metadata: Uint8Array | undefined, plaintext: Uint8Array, out: Buffer, offset: number): void {
   if (suite.kind === "gcm") {
     if (gcmBackend !== undefined && suite.Nt === GCM_TAG) {
-      gcmBackend.aeadSeal(key, nonce, header, metadata ?? NO_BYTES, plaintext, out, offset);
+      gcmBackend.aeadSealWith(handleFor(gcmBackend, key), nonce, header, metadata ?? NO_BYTES, plaintext, out, offset);
       return;
     }
     const c = createCipheriv(suite.cipher as CipherGCMTypes, key, nonce, { authTagLength: suite.Nt });
@@ -107,7 +129,7 @@ export function open(suite: CipherSuite, key: Buffer, nonce: Buffer, header: Uin
   if (suite.kind === "gcm") {
     if (gcmBackend !== undefined && tag.length === GCM_TAG) {
       const pt = Buffer.allocUnsafe(ciphertext.length);
-      return gcmBackend.aeadOpen(key, nonce, header, metadata ?? NO_BYTES, ciphertext, tag, pt) < 0 ? null : pt;
+      return gcmBackend.aeadOpenWith(handleFor(gcmBackend, key), nonce, header, metadata ?? NO_BYTES, ciphertext, tag, pt) < 0 ? null : pt;
     }
     const d = createDecipheriv(suite.cipher as CipherGCMTypes, key, nonce, { authTagLength: suite.Nt });
     d.setAuthTag(tag);

@@ -16,7 +16,7 @@
  */
 
 import { CryptoError } from "../errors.js";
-import { open, sealInto } from "./aead.js";
+import { forgetKey, open, sealInto } from "./aead.js";
 import { headerLength32, join64, parseHeader, prepareKid, writeHeader32 } from "./header.js";
 import type { HeaderFields, PreparedKid } from "./header.js";
 import { deriveKeyAndSaltUnchecked } from "./keys.js";
@@ -62,6 +62,7 @@ class KeyState {
   }
 
   wipe(): void {
+    forgetKey(this.key);
     this.key.fill(0);
     this.salt.fill(0);
     this.nonce.fill(0);

@@ -7,7 +7,7 @@
  */
 
 import { CryptoError } from "../errors.js";
-import { computeNonce, open, sealInto } from "./aead.js";
+import { computeNonce, forgetKey, open, sealInto } from "./aead.js";
 import { decodeHeader, headerLength, writeHeader } from "./header.js";
 import { deriveKeyAndSaltUnchecked } from "./keys.js";
 import type { SFrameKeyMaterial } from "./keys.js";
@@ -72,6 +72,7 @@ export function encrypt(args: EncryptArgs): Uint8Array {
     sealInto(suite, key, computeNonce(salt, ctr), out.subarray(0, hlen), metadata, plaintext, out, hlen);
     return out;
   } finally {
+    forgetKey(key);
     key.fill(0);
     salt.fill(0);
   }
@@ -106,6 +107,7 @@ export function decrypt(args: DecryptArgs): { kid: bigint; ctr: bigint; plaintex
     if (plaintext === null) throw new CryptoError("sframe-auth-failed", "SFrame frame failed authentication");
     return { kid, ctr, plaintext };
   } finally {
+    forgetKey(key);
     key.fill(0);
     salt.fill(0);
   }
