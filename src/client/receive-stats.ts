@@ -15,6 +15,9 @@ export interface ReceiveStatsSnapshot {
 }
 
 const WINDOW_MS = 2000;
+/** The bitrate window is kept as bytes per 100 ms slot: no allocation per packet. */
+const SLOT_MS = 100;
+const SLOTS = WINDOW_MS / SLOT_MS;
 
 export class ReceiveStats {
   private baseSeq = -1;
@@ -24,7 +27,9 @@ export class ReceiveStats {
   private bytes = 0;
   private jitter = 0; // in clock units
   private lastTransit: number | undefined;
-  private window: { at: number; bytes: number }[] = [];
+  /** Bytes received in each slot of the last WINDOW_MS, and which slot (arrival ms ÷ SLOT_MS) each holds. */
+  private readonly slotBytes = new Float64Array(SLOTS);
+  private readonly slotIds = new Float64Array(SLOTS).fill(-1);
   private lastAt = 0;
 
   constructor(private readonly clockRate = 48000) {}
@@ -53,22 +58,31 @@ export class ReceiveStats {
       this.jitter += (d - this.jitter) / 16;
     }
     this.lastTransit = transit;
-    this.window.push({ at: arrivalMs, bytes });
+    const id = Math.floor(arrivalMs / SLOT_MS);
+    const slot = id % SLOTS;
+    if (this.slotIds[slot] !== id) {
+      this.slotIds[slot] = id;
+      this.slotBytes[slot] = 0;
+    }
+    this.slotBytes[slot]! += bytes;
     this.lastAt = arrivalMs;
-    this.trim(arrivalMs);
   }
 
-  private trim(now: number): void {
-    let drop = 0;
-    while (drop < this.window.length && this.window[drop]!.at < now - WINDOW_MS) drop++;
-    if (drop > 0) this.window.splice(0, drop);
+  /** Bytes received in the slots of the last WINDOW_MS before `now`. */
+  private windowBytes(now: number): number {
+    const newest = Math.floor(now / SLOT_MS);
+    let sum = 0;
+    for (let i = 0; i < SLOTS; i++) {
+      const id = this.slotIds[i]!;
+      if (id > newest - SLOTS && id <= newest) sum += this.slotBytes[i]!;
+    }
+    return sum;
   }
 
   snapshot(now = Date.now()): ReceiveStatsSnapshot {
-    this.trim(now);
     const expected = this.baseSeq < 0 ? 0 : this.maxExtSeq - this.baseSeq + 1;
     const lost = Math.max(0, expected - this.received);
-    const windowBytes = this.window.reduce((sum, p) => sum + p.bytes, 0);
+    const windowBytes = this.windowBytes(now);
     return {
       packetsReceived: this.received,
       packetsLost: lost,
