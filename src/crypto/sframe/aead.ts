@@ -37,27 +37,33 @@ export interface GcmBackend {
 let gcmBackend: GcmBackend | undefined;
 const NO_BYTES = new Uint8Array(0);
 const GCM_TAG = 16;
-/** The backend's handle for each derived key in use (dropped by forgetKey, or with the key). */
-const handles = new WeakMap<Uint8Array, { backend: GcmBackend; handle: unknown }>();
+/**
+ * The backend's handle for a derived key rides on the key's own buffer under this symbol (a
+ * property read per frame, where a WeakMap lookup cost more); forgetKey removes it.
+ */
+const HANDLE = Symbol("sframe.gcmHandle");
+type Keyed = Uint8Array & { [HANDLE]?: { backend: GcmBackend; handle: unknown } };
 
 /** Use `backend` for the AES-GCM suites from now on (undefined: node:crypto again). */
 export function useGcmBackend(backend: GcmBackend | undefined): void {
   gcmBackend = backend;
 }
 
-function handleFor(backend: GcmBackend, key: Uint8Array): unknown {
-  const known = handles.get(key);
+function handleFor(backend: GcmBackend, key: Keyed): unknown {
+  const known = key[HANDLE];
   if (known !== undefined && known.backend === backend) return known.handle;
+  if (known !== undefined) known.backend.aeadForget(known.handle);
   const handle = backend.aeadKey(key);
-  handles.set(key, { backend, handle });
+  key[HANDLE] = { backend, handle };
   return handle;
 }
 
 /** Destroy whatever a backend derived from `key` (call before wiping the key). */
 export function forgetKey(key: Uint8Array): void {
-  const known = handles.get(key);
+  const keyed = key as Keyed;
+  const known = keyed[HANDLE];
   if (known === undefined) return;
-  handles.delete(key);
+  keyed[HANDLE] = undefined;
   known.backend.aeadForget(known.handle);
 }
 

@@ -263,6 +263,20 @@ export interface SFrameDecryptResult {
   plaintext: Buffer;
 }
 
+/** A decrypted frame; its counter becomes a bigint only if someone reads it. */
+class DecryptResult implements SFrameDecryptResult {
+  constructor(
+    readonly kid: bigint,
+    private readonly hi: number,
+    private readonly lo: number,
+    readonly plaintext: Buffer,
+  ) {}
+
+  get ctr(): bigint {
+    return join64(this.hi, this.lo);
+  }
+}
+
 interface ReceiverKey {
   state: KeyState;
   window: ReplayWindow;
@@ -353,7 +367,7 @@ export class SFrameReceiver {
       data.subarray(hlen, tagStart), data.subarray(tagStart));
     if (pt === null) throw new CryptoError("sframe-auth-failed", "SFrame frame failed authentication");
     window.commit(hi, lo);
-    return { kid: st.kid, ctr: join64(hi, lo), plaintext: pt };
+    return new DecryptResult(st.kid, hi, lo, pt);
   }
 
   /** Wipes every key; later calls throw CryptoError "sframe-closed". Idempotent. */
