@@ -92,6 +92,26 @@ interface Member extends MemberInfo {
   confirmTimer: NodeJS.Timeout | undefined;
   lastRekeyRequestAt: number;
   lastRekeyAnswerAt: number;
+  /**
+   * The SFrame header's config byte and KID bytes (RFC 9605 §4.3) of this member's last frame that
+   * decrypted: a frame that starts with the same bytes is under the same KID, already checked to be
+   * this member's and held, so it goes straight to the receiver (no KID decoding per frame).
+   */
+  lastKidPrefix: Buffer | undefined;
+}
+
+/** Length of the config byte and KID bytes at the start of an SFrame header (RFC 9605 §4.3), or 0. */
+function kidPrefixLength(frame: Uint8Array): number {
+  if (frame.length === 0) return 0;
+  const config = frame[0]!;
+  // Config byte |X|K K K|Y|C C C|: with X set, K + 1 KID bytes follow it; otherwise the KID is K itself.
+  return config & 0x80 ? 2 + ((config >> 4) & 0x07) : 1;
+}
+
+function startsWith(frame: Uint8Array, prefix: Buffer): boolean {
+  if (frame.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (frame[i] !== prefix[i]) return false;
+  return true;
 }
 
 export interface E2eeOptions {
@@ -600,6 +620,7 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
       confirmTimer: undefined,
       lastRekeyRequestAt: 0,
       lastRekeyAnswerAt: 0,
+      lastKidPrefix: undefined,
     };
     this.members.set(from, member);
     this.keyspaceOwner.set(body.keyspace, from);
@@ -866,6 +887,14 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
   decrypt(peerId: string, payload: Uint8Array): Buffer | null {
     if (this.closed || !this.initialised) return null;
     const member = this.members.get(peerId);
+    const known = member?.lastKidPrefix;
+    if (known !== undefined && startsWith(payload, known)) {
+      try {
+        return this.receiver.decrypt(payload).plaintext;
+      } catch {
+        // The key went, or the frame is bad: the full path below decides and counts.
+      }
+    }
     let kid: bigint;
     try {
       kid = decodeHeader(payload).kid;
@@ -882,7 +911,9 @@ export class E2eeSession extends EventEmitter<E2eeEvents> {
     // follow): handle it without the receiver throwing (an Error per frame, stack trace included).
     if (!this.receiver.hasKey(kid)) return this.unknownKid(member, kid, payload);
     try {
-      return this.receiver.decrypt(payload).plaintext;
+      const plaintext = this.receiver.decrypt(payload).plaintext;
+      member.lastKidPrefix = Buffer.from(payload.subarray(0, kidPrefixLength(payload)));
+      return plaintext;
     } catch (err) {
       if (err instanceof CryptoError && err.code === "sframe-unknown-kid") return this.unknownKid(member, kid, payload);
       this.countFailure(member);

@@ -449,6 +449,20 @@ describe("E2EE session: bad input is dropped and counted, never thrown, never pl
     }
     // the call goes on
     assert.ok(b.s.decrypt(a.id, a.s.encrypt(opus(5))));
+    // With both senders' frames decrypting (each on the fast path of its own KID), a frame
+    // relabelled from one to the other still falls to the full check and is refused.
+    assert.ok(b.s.decrypt(c.id, c.s.encrypt(opus(6))));
+    assert.ok(b.s.decrypt(c.id, c.s.encrypt(opus(7))));
+    const before = b.s.stats.unknownKey;
+    assert.equal(b.s.decrypt(c.id, a.s.encrypt(opus(8))), null);
+    assert.equal(b.s.decrypt(a.id, c.s.encrypt(opus(9))), null);
+    assert.equal(b.s.stats.unknownKey, before + 2);
+    const failures = b.s.stats.decryptFailures;
+    const tampered = Buffer.from(a.s.encrypt(opus(10)));
+    tampered[tampered.length - 1]! ^= 0x01;
+    assert.equal(b.s.decrypt(a.id, tampered), null);
+    assert.equal(b.s.stats.decryptFailures, failures + 1, "a bad frame on the fast path is counted once");
+    assert.ok(b.s.decrypt(a.id, a.s.encrypt(opus(11))));
   });
 
   it("P3: a peer with the room id but not the secret is reported by every member and gets nothing", async () => {
