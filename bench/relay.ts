@@ -8,14 +8,11 @@
  * - the bots run in two child processes, each with ONE shared AudioSource (one ffmpeg per process)
  *   that every bot in it publishes.
  *
- * Bots: at 10 and 20 every bot is a Participant (SRTP, SFrame, end-to-end keys; loss from its
- * receive statistics). On two cores, 40 Participants cannot even join next to the relay: each join
- * costs every member key exchanges, a safety number and a renegotiation, and the bots then starve
- * werift's ICE consent checks (a connection whose checks go unanswered for 30 s is dropped). So the
- * 40-person room has 2 Participants and 38 RawBots (below): same signalling, same SRTP, same packet
- * rate as a Participant for the relay, but no end-to-end encryption and no decryption; they count
- * what they receive by SSRC and sequence number from the cleartext RTP header. The 2 Participants
- * check that what the relay sends still decrypts (each hears the other).
+ * Bots: at 10, 20 and 40 every bot is a Participant (SRTP, SFrame, end-to-end keys; loss from its
+ * receive statistics). RawBots (below) are only the sinks a capacity run adds beyond the room of
+ * 40 to find where admission refuses: same signalling, same SRTP, same packet rate as a
+ * Participant for the relay, but no end-to-end encryption; they count what they receive by SSRC
+ * and sequence number from the cleartext RTP header.
  *
  * Join time at 20 runs twice, every bot on werift's receive path and then on the lean one
  * (`leanReceive`), and reports both with the ratio (`receive` runs only that).
@@ -282,7 +279,7 @@ class Sink {
 }
 
 /**
- * A signalling-level bot: joins over the WebSocket, answers the relay's offers with its own werift
+ * A signalling-level bot (capacity runs fill the room with these): joins over the WebSocket, answers the relay's offers with its own werift
  * PeerConnection, publishes the shared source's Opus frames without SFrame, and counts what it
  * receives (Sink). No end-to-end encryption, hence no keys, envelopes or safety numbers: the
  * Participants in the same room see it as a member that never said hello and cannot decrypt it.
@@ -1120,7 +1117,7 @@ export async function benchRelay(options: RelayBenchOptions = {}): Promise<Array
   if (only.has("forward") || only.has("capacity")) {
     // 40 publishing participants, then filled to the default admission limit.
     await guarded("relay-forward-40", async () => {
-      for (const r of await runForward({ participants: 40, forwarding: "lean", raw: 38, measureMs, fillToCapacity: only.has("capacity") })) emit(r);
+      for (const r of await runForward({ participants: 40, forwarding: "lean", raw: 0, measureMs, fillToCapacity: only.has("capacity") })) emit(r);
     });
   }
   if (only.has("join")) {
