@@ -476,12 +476,18 @@ function botsChild(): void {
       return bots.length;
     },
     /** Resolve once no bot is still switching to a fresh key after a leave (at most `timeoutMs`). */
-    settle: async (args: { timeoutMs: number }) => {
+    /**
+     * Wait until every bot here has seen `gone` leave (when given: the relay's peer-left can still
+     * be on its way when the previous joiner's close returns) and no bot is switching keys.
+     */
+    settle: async (args: { timeoutMs: number; gone?: string }) => {
       const started = performance.now();
-      while (bots.some((b) => b.participant.e2ee.rekeyPending) && performance.now() - started < args.timeoutMs) {
+      const busy = (): boolean =>
+        bots.some((b) => b.participant.e2ee.rekeyPending || (args.gone !== undefined && b.participant.e2ee.members.has(args.gone)));
+      while (busy() && performance.now() - started < args.timeoutMs) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      return { ms: Math.round(performance.now() - started), settled: !bots.some((b) => b.participant.e2ee.rekeyPending) };
+      return { ms: Math.round(performance.now() - started), settled: !busy() };
     },
     /** Join one more bot and time it until it has decrypted audio from `publishers` others. */
     timedJoin: async (args: { invite: string; name: string; publishers: number; timeoutMs: number; leanReceive?: boolean }) => {
@@ -489,26 +495,51 @@ function botsChild(): void {
       let done: (() => void) | undefined;
       const allHeard = new Promise<void>((resolve) => (done = resolve));
       const t0 = performance.now();
+      const trace: string[] = [];
       const participant = await Participant.join(args.invite, {
         name: args.name,
         statsIntervalMs: 0,
         timeoutMs: args.timeoutMs,
         ...(args.leanReceive === false ? { leanReceive: false } : {}),
         onEvent: (e: ConclaveEvent) => {
+          if (process.env.BENCH_TRACE) trace.push(`${Math.round(performance.now() - t0)} ${e.type}${"peerId" in e ? ` ${String(e.peerId).slice(0, 4)}` : ""}`);
           if (e.type === "first-audio") {
             heard.add(e.peerId);
             if (heard.size >= args.publishers) done?.();
           }
         },
       });
+      if (process.env.BENCH_TRACE) {
+        // When each member's keys arrive (diagnostics only).
+        const e2ee = participant.e2ee as unknown as { installKey: (m: { peerId: string }, g: number, k: Uint8Array) => void };
+        const install = e2ee.installKey.bind(e2ee);
+        e2ee.installKey = (m, g, k) => {
+          trace.push(`${Math.round(performance.now() - t0)} key ${m.peerId.slice(0, 4)}/${g}`);
+          install(m, g, k);
+        };
+        const x = participant.e2ee as unknown as { unknownKid: (m: { peerId: string }, kid: bigint, p: Uint8Array) => unknown };
+        const unknown = x.unknownKid.bind(x);
+        const seen = new Map<string, string>();
+        x.unknownKid = (m, kid, p) => {
+          const r = unknown(m, kid, p);
+          const tag = `${m.peerId.slice(0, 4)}/${Number(kid & 0xffffffffn)}${r ? "+" : "-"}`;
+          if (seen.get(m.peerId) !== tag) {
+            seen.set(m.peerId, tag);
+            trace.push(`${Math.round(performance.now() - t0)} unknown ${tag}`);
+          }
+          return r;
+        };
+      }
       await participant.publish(await sourceOnce());
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, args.timeoutMs)));
       await Promise.race([allHeard, timedOut]);
       clearTimeout(timer);
       const ms = heard.size >= args.publishers ? performance.now() - t0 : null;
+      const peerId = participant.peerId;
+      if (process.env.BENCH_TRACE) trace.push(`e2ee ${JSON.stringify(participant.e2ee.stats)}`);
       await participant.close();
-      return { ms, heard: heard.size };
+      return { ms, heard: heard.size, peerId, ...(process.env.BENCH_TRACE ? { trace } : {}) };
     },
     sample: async (): Promise<BotSample> => {
       let sent = 0;
@@ -862,15 +893,18 @@ export async function runJoinTime(participants: number, samples: number, afterLe
     }
     const times: number[] = [];
     let failures = 0;
+    let gone: string | undefined;
     for (let i = 0; i < samples; i++) {
-      if (!afterLeave && others > 0) await sitters.request("settle", { timeoutMs: 5000 }, 10_000);
-      const r = await joiner.request<{ ms: number | null }>(
+      if (!afterLeave && others > 0) await sitters.request("settle", { timeoutMs: 5000, ...(gone ? { gone } : {}) }, 10_000);
+      const r = await joiner.request<{ ms: number | null; peerId: string; trace?: string[] }>(
         "timedJoin",
         { invite: session.invite, name: `joiner${i}`, publishers: others, timeoutMs: 15_000, leanReceive },
         40_000,
       );
+      gone = r.peerId;
       if (r.ms === null) failures++;
       else times.push(r.ms);
+      if (r.trace) process.stderr.write(`[join ${i}] ${Math.round(r.ms ?? -1)} ms: ${r.trace.join(", ")}\n`);
     }
     return {
       type: "bench",
@@ -882,6 +916,8 @@ export async function runJoinTime(participants: number, samples: number, afterLe
       p50Ms: Math.round(percentile(times, 50)),
       p95Ms: Math.round(percentile(times, 95)),
       maxMs: Math.round(Math.max(...times)),
+      // Every sample in join order: the first is the joiner process's cold start.
+      samplesMs: times.map((t) => Math.round(t)),
       engines: session.engines,
       sitters: sitters_,
       definition: `Participant.join start to first decrypted audio from every other publisher, ${afterLeave ? "right after the previous joiner left" : "into a room settled from the previous leave"}`,
