@@ -80,6 +80,8 @@ const RENEGOTIATION_DELAY_PER_PEER_MS = 5;
 const RENEGOTIATION_DELAY_MAX_MS = 250;
 /** Sender reports go out every 2–3 s per subscriber (RFC 3550 §6.2 allows far more). */
 const SR_INTERVAL_MS = 2000;
+/** How long a peer whose DTLS session ended may take to say it is leaving before it counts as failed. */
+const DTLS_END_GRACE_MS = 1000;
 /** Reports per compound SRTCP packet: 16 × 28 bytes stays well inside one MTU. */
 const SR_PER_PACKET = 16;
 
@@ -161,6 +163,7 @@ export class RelayPeer {
   private uploadInputTried = false;
   private readonly leanUploads: boolean;
   private readonly nativeSend: boolean;
+  private dtlsEndTimer: NodeJS.Timeout | undefined;
   /** Native send counts of outputs this peer had before its current one. */
   private readonly nativeBefore = { sent: 0, fallbacks: 0 };
   /** DTLS transports whose incoming RTCP we read (NACK, FIR); see watchFeedback. */
@@ -481,7 +484,29 @@ export class RelayPeer {
       if (this.feedbackTransports.has(dtls)) continue;
       this.feedbackTransports.add(dtls);
       dtls.onRtcp.subscribe((rtcp) => this.handleFeedback(rtcp));
+      dtls.onStateChange.subscribe((state) => {
+        if (state === "closed" || state === "failed") this.dtlsEnded(state);
+      });
     }
+  }
+
+  /**
+   * The DTLS session ended while ICE is still up (an authenticated close_notify: the DTLS guard
+   * keeps forged ones out, src/media/dtls-guard.ts). werift reports no connection failure then, and
+   * media would silently stop both ways. A participant that is leaving says so on the WebSocket
+   * first, which closes this peer; one that has not within DTLS_END_GRACE_MS is dropped as failed,
+   * so the others are told and the participant reconnects.
+   */
+  private dtlsEnded(state: string): void {
+    if (this.closed || this.dtlsEndTimer) return;
+    this.dtlsEndTimer = setTimeout(() => {
+      if (this.closed) return;
+      this.log.info("media connection failed", { peer: this.id, dtls: state, ice: this.pc.iceConnectionState });
+      this.connected = false;
+      this.setActive([]);
+      this.hooks.failed(this, "dtls-closed");
+    }, DTLS_END_GRACE_MS);
+    this.dtlsEndTimer.unref();
   }
 
   /** One incoming RTCP packet (already SRTCP-authenticated by werift). Malformed ones are ignored. */
@@ -553,6 +578,7 @@ export class RelayPeer {
     for (const stop of this.readyWatch) stop();
     this.readyWatch = [];
     clearInterval(this.reportTimer);
+    clearTimeout(this.dtlsEndTimer);
     this.slots.clear();
     this.firSeq.clear();
     this.setActive([]);

@@ -192,6 +192,45 @@ test("lone receiver reports from participants are dropped unread on lean upload 
   await b.close();
 });
 
+test("a participant whose DTLS session ends while ICE stays up is dropped as failed, and the others are told", async () => {
+  const { invite } = await startRelay({ workers: 0 });
+  const a = await join(invite, "a");
+  const b = await join(invite, "b");
+  const t = talk([a, b]);
+  try {
+    await waitFor(() => a.heard.includes(b.peerId) && b.heard.includes(a.peerId), 10_000, "a and b hear each other");
+    const left: { peerId: string; reason: string }[] = [];
+    b.on("event", (e) => {
+      if (e.type === "peer-left") left.push(e as unknown as { peerId: string; reason: string });
+    });
+    // a's end sends an authenticated close_notify (RFC 6347 over RFC 5246 §7.2.1, under a's DTLS
+    // keys, as a DTLS stack ending its session does) and stays in the room: ICE stays up.
+    const dtls = (a as unknown as { pc: RTCPeerConnection }).pc.dtlsTransports[0]!;
+    const cipher = (dtls.dtls as unknown as { cipher: { encryptPacket(r: unknown): { fragment: Buffer } } }).cipher;
+    const alert = Buffer.from([1, 0]); // warning, close_notify
+    const sequenceNumber = 50_000;
+    const sealed = cipher.encryptPacket({
+      recordLayerHeader: { contentType: 21, protocolVersion: { major: 254, minor: 253 }, epoch: 1, sequenceNumber, contentLen: alert.length },
+      fragment: alert,
+    }).fragment;
+    const header = Buffer.alloc(13);
+    header[0] = 21;
+    header[1] = 254;
+    header[2] = 253;
+    header.writeUInt16BE(1, 3);
+    header.writeUIntBE(sequenceNumber, 5, 6);
+    header.writeUInt16BE(sealed.length, 11);
+    // (a may reconnect under a new peer id once the relay drops it: keep the old one.)
+    const gone = a.peerId;
+    await dtls.iceTransport.connection.send(Buffer.concat([header, sealed]));
+    await waitFor(() => left.some((l) => l.peerId === gone), 8_000, "b to be told that a is gone");
+    assert.equal(left.find((l) => l.peerId === gone)!.reason, "dtls-closed");
+  } finally {
+    t.stop();
+  }
+  await b.close();
+});
+
 test("renegotiation: a late joiner hears everyone and is heard, with no loss on existing streams", async () => {
   const { invite } = await startRelay({ workers: 2, placement: "spread" });
   const a = await join(invite, "a");
