@@ -50,6 +50,12 @@ export interface NativeSendPath {
   sealSend(context: NativeGcmContext, byte1: number, seq: number, timestamp: number, ssrc: number, roc: number, payload: Uint8Array, fd: number, target: NativeTarget): number;
 }
 
+/**
+ * Largest payload `seal` and `sealSend` protect (the module's 2048-byte packet buffer less the RTP
+ * header and the tag); they throw on a longer one, so callers send those another way.
+ */
+export const NATIVE_MAX_SEAL_PAYLOAD = 2048 - 12 - 16;
+
 /** Linux errno EAGAIN, as sealSend returns it (negated). */
 export const NATIVE_EAGAIN = 11;
 

@@ -17,7 +17,8 @@ import { once } from "node:events";
 import { randomBytes, randomInt } from "node:crypto";
 import { SrtpSession } from "werift";
 import { native, nativeStatus, socketFd, NATIVE_EAGAIN } from "../../src/media/native.js";
-import { SrtpGcmProtector, RTP_HEADER_BYTES, GCM_TAG_BYTES } from "../../src/server/srtp-protect.js";
+import { SrtpGcmProtector, RolloverCounter, RTP_HEADER_BYTES, GCM_TAG_BYTES } from "../../src/server/srtp-protect.js";
+import { SrtpOutput } from "../../src/server/srtp-output.js";
 
 function loadVector(): { session_key: string; session_salt: string; roc: number; rtp: string; srtp: string } {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -229,3 +230,76 @@ test("native path: bad arguments throw, a name is not an address, a closed descr
   const code = n.sealSend(context, 0, 1, 2, 3, 4, Buffer.alloc(10), fd, n.target("127.0.0.1", 9)!);
   assert.ok(code < 0 && code !== -NATIVE_EAGAIN, `an error code (${code})`);
 });
+
+test("SrtpOutput: a payload too large for the native stack buffer goes out through the JavaScript protector", async () => {
+  api();
+  const masterKey = randomBytes(16);
+  const masterSalt = randomBytes(12);
+  const other = { key: randomBytes(16), salt: randomBytes(12) };
+  const srtp = new SrtpSession({
+    keys: { localMasterKey: masterKey, localMasterSalt: masterSalt, remoteMasterKey: other.key, remoteMasterSalt: other.salt },
+    profile: 7,
+  });
+  const receiver = new SrtpSession({
+    keys: { localMasterKey: other.key, localMasterSalt: other.salt, remoteMasterKey: masterKey, remoteMasterSalt: masterSalt },
+    profile: 7,
+  });
+  const from = await boundSocket();
+  const to = await boundSocket();
+  try {
+    // Just what SrtpOutput reads of werift's DTLS transport and ICE pair.
+    const pair = { protocol: { transport: { type: "udp", socket: from, closed: false, onData: () => {} } }, remoteAddr: ["127.0.0.1", to.address().port] };
+    const dtls = { state: "connected", srtpStarted: true, srtp, iceTransport: { connection: { state: "connected", nominated: pair } } };
+    const output = SrtpOutput.of(dtls as never);
+    assert.ok(output?.usesNative);
+    const got: Buffer[] = [];
+    to.on("message", (m) => got.push(m));
+    // A publisher can send (and the relay decrypts) far larger datagrams than an MTU: loopback, IP fragments.
+    const payloads = [randomBytes(100), randomBytes(3000), randomBytes(60_000)];
+    const roc = new RolloverCounter();
+    for (let i = 0; i < payloads.length; i++) assert.equal(output.send(true, 111, 500 + i, 9000, 0xabcd, roc, payloads[i]!), true, `packet ${i} sent`);
+    const deadline = Date.now() + 5000;
+    while (got.length < payloads.length && Date.now() < deadline) await once(to, "message");
+    assert.equal(got.length, payloads.length);
+    for (let i = 0; i < payloads.length; i++) {
+      assert.deepEqual(receiver.decrypt(got[i]!).subarray(RTP_HEADER_BYTES), payloads[i], `packet ${i} (${payloads[i]!.length} bytes) decrypts`);
+    }
+    assert.equal(output.nativeSent, 1, "the small packet took the native path");
+  } finally {
+    from.close();
+    to.close();
+  }
+});
+
+test("native open and aeadOpenWith: header lengths past the packet are refused; a context opens again after a refusal", () => {
+  const n = api();
+  const key = randomBytes(16);
+  const salt = randomBytes(12);
+  const sealer = n.gcmContext(key, salt);
+  const opener = n.gcmContext(key, salt, true);
+  const payload = randomBytes(100);
+  const packet = Buffer.alloc(RTP_HEADER_BYTES + payload.length + GCM_TAG_BYTES);
+  n.seal(sealer, 111, 7, 8, 9, 0, payload, packet);
+  const out = Buffer.alloc(4096);
+  for (const header of [0, 11, packet.length - 15, packet.length, 2 ** 31, 2 ** 32 - 17, 2 ** 32 - 16, 2 ** 32 - 1]) {
+    assert.equal(n.open(opener, packet, header, 0, out), -1, `header length ${header}`);
+  }
+  assert.equal(n.open(opener, packet, RTP_HEADER_BYTES, 0, out), payload.length);
+  const k = n.aeadKey(randomBytes(32));
+  const nonce = randomBytes(12);
+  const sealed = Buffer.alloc(50 + 16);
+  n.aeadSealWith(k, nonce, Buffer.from("h"), Buffer.from("m"), Buffer.alloc(50, 1), sealed, 0);
+  const plain = Buffer.alloc(50);
+  const tag = Buffer.from(sealed.subarray(50));
+  tag[0]! ^= 1;
+  assert.equal(n.aeadOpenWith(k, nonce, Buffer.from("h"), Buffer.from("m"), sealed.subarray(0, 50), tag, plain), -1);
+  assert.equal(n.aeadOpenWith(k, nonce, Buffer.from("h"), Buffer.from("m"), sealed.subarray(0, 50), sealed.subarray(50), plain), 50);
+  assert.deepEqual(plain, Buffer.alloc(50, 1));
+  n.aeadForget(k);
+  n.aeadForget(k); // twice: no double free
+  assert.throws(() => n.aeadOpenWith(k, nonce, none(), none(), sealed.subarray(0, 50), sealed.subarray(50), plain), /forgotten/);
+});
+
+function none(): Buffer {
+  return Buffer.alloc(0);
+}
