@@ -9,7 +9,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, mkdtempSync, mkdirSync, writeFileSync, copyFileSync, chmodSync, rmSync, utimesSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createSocket, type Socket } from "node:dgram";
@@ -28,6 +30,15 @@ function loadVector(): { session_key: string; session_salt: string; roc: number;
     dir = dirname(dir);
   }
   throw new Error("test/server/vectors/rfc7714-srtp-gcm.json not found");
+}
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, "scripts", "build-native.mjs"))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error("scripts/build-native.mjs not found");
 }
 
 function api() {
@@ -303,3 +314,84 @@ test("native open and aeadOpenWith: header lengths past the packet are refused; 
 function none(): Buffer {
   return Buffer.alloc(0);
 }
+
+/** A copy of the build script and the C source in a fresh directory (`name` may hold a space). */
+function buildRoot(name: string): string {
+  const root = join(mkdtempSync(join(tmpdir(), "conclave-build-")), name);
+  mkdirSync(join(root, "scripts"), { recursive: true });
+  mkdirSync(join(root, "native"));
+  copyFileSync(join(repoRoot(), "scripts", "build-native.mjs"), join(root, "scripts", "build-native.mjs"));
+  copyFileSync(join(repoRoot(), "native", "conclave_native.c"), join(root, "native", "conclave_native.c"));
+  return root;
+}
+
+/** A stand-in compiler that records its arguments and fails (nothing is compiled). */
+function failingCompiler(dir: string): { cc: string; args: () => string[] } {
+  const cc = join(dir, "fake-cc.sh");
+  const log = join(dir, "fake-cc.args");
+  writeFileSync(cc, `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > '${log}'\necho 'fake-cc: no' >&2\nexit 1\n`);
+  chmodSync(cc, 0o755);
+  return { cc, args: () => (existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean) : []) };
+}
+
+function runBuild(root: string, env: Record<string, string>): { status: number; stdout: string } {
+  try {
+    const stdout = execFileSync(process.execPath, [join(root, "scripts", "build-native.mjs")], {
+      env: { ...process.env, CONCLAVE_NATIVE: "", ...env },
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 20_000,
+    });
+    return { status: 0, stdout };
+  } catch (err) {
+    const e = err as { status: number | null; stdout?: string; stderr?: string };
+    return { status: e.status ?? -1, stdout: `${e.stdout ?? ""}${e.stderr ?? ""}` };
+  }
+}
+
+test("build-native never fails an install: an unwritable build/ is one line and exit 0", () => {
+  const root = buildRoot("plain");
+  try {
+    // A file where build/ should be: mkdir fails even for root (a read-only package directory behaves alike).
+    writeFileSync(join(root, "build"), "not a directory");
+    const { cc } = failingCompiler(root);
+    const r = runBuild(root, { CC: cc });
+    assert.equal(r.status, 0, `exit status 0 (output: ${r.stdout})`);
+    assert.match(r.stdout, /JavaScript/);
+    assert.equal(r.stdout.trim().split("\n").length, 1, "one line");
+  } finally {
+    rmSync(dirname(root), { recursive: true, force: true });
+  }
+});
+
+test("build-native: a package path with a space reaches the compiler as a real path", () => {
+  const root = buildRoot("with space");
+  try {
+    const fake = failingCompiler(root);
+    const r = runBuild(root, { CC: fake.cc });
+    assert.equal(r.status, 0, r.stdout);
+    const args = fake.args();
+    const source = args.find((a) => a.endsWith("conclave_native.c"));
+    assert.ok(source, `the compiler was called with the source (${args.join(" ")})`);
+    assert.ok(existsSync(source), `${source} exists`);
+  } finally {
+    rmSync(dirname(root), { recursive: true, force: true });
+  }
+});
+
+test("build-native: when the source changed and the build fails, the stale module is removed (never loaded)", () => {
+  const root = buildRoot("stale");
+  try {
+    mkdirSync(join(root, "build"));
+    const stale = join(root, "build", "conclave_native.node");
+    writeFileSync(stale, "an older build");
+    utimesSync(stale, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    const fake = failingCompiler(root);
+    const r = runBuild(root, { CC: fake.cc });
+    assert.equal(r.status, 0, r.stdout);
+    assert.ok(fake.args().length > 0, "the compiler was tried");
+    assert.equal(existsSync(stale), false, "no module older than its source is left to load");
+  } finally {
+    rmSync(dirname(root), { recursive: true, force: true });
+  }
+});
