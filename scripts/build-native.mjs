@@ -40,8 +40,13 @@ function main() {
   const tmp = `${out}.${process.pid}.tmp`;
   try {
     mkdirSync(dirname(out), { recursive: true });
-    execFileSync(cc, ["-O2", "-fPIC", "-shared", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", `-I${include}`, "-o", tmp, source], {
+    // -z now: every symbol is bound when Node loads the module, so a node binary without the OpenSSL
+    // symbols makes the load fail (the loader falls back) instead of killing the process at first use.
+    const flags = ["-O2", "-fPIC", "-shared", "-Wl,-z,now", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror"];
+    execFileSync(cc, [...flags, `-I${include}`, "-o", tmp, source], {
       stdio: ["ignore", "ignore", "pipe"],
+      // A hung compiler must not hang the install.
+      timeout: 120_000,
     });
     renameSync(tmp, out);
   } catch (err) {

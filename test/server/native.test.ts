@@ -416,3 +416,43 @@ test("build-native: when the source changed and the build fails, the stale modul
     rmSync(dirname(root), { recursive: true, force: true });
   }
 });
+
+test("build-native: a module whose symbols the node binary lacks is refused at load (never a process abort at first call)", () => {
+  const root = buildRoot("symbols");
+  try {
+    // Stands in for a node built without OpenSSL: the module calls a function nothing defines.
+    writeFileSync(
+      join(root, "native", "conclave_native.c"),
+      `#include <node_api.h>
+extern int conclave_no_such_symbol(void);
+static napi_value call(napi_env env, napi_callback_info info) {
+  (void)env;
+  (void)info;
+  return conclave_no_such_symbol() ? NULL : NULL;
+}
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "call", NAPI_AUTO_LENGTH, call, NULL, &fn);
+  napi_set_named_property(env, exports, "call", fn);
+  return exports;
+}
+NAPI_MODULE(conclave_native, init)
+`,
+    );
+    const r = runBuild(root, {});
+    assert.equal(r.status, 0, r.stdout);
+    const module = join(root, "build", "conclave_native.node");
+    assert.ok(existsSync(module), `built (${r.stdout})`);
+    const script = `try { require(${JSON.stringify(module)}).call(); console.log("called"); } catch (e) { console.log("refused: " + e.message.split("\\n")[0]); }`;
+    let out = "";
+    try {
+      out = execFileSync(process.execPath, ["-e", script], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 20_000 });
+    } catch (err) {
+      const e = err as { status: number | null; signal: string | null; stderr?: string };
+      assert.fail(`the process died (status ${e.status}, signal ${e.signal}): ${(e.stderr ?? "").trim()}`);
+    }
+    assert.match(out, /^refused: .*conclave_no_such_symbol/);
+  } finally {
+    rmSync(dirname(root), { recursive: true, force: true });
+  }
+});
