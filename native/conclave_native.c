@@ -170,6 +170,12 @@ static napi_value target_new(napi_env env, napi_callback_info info) {
       napi_get_value_string_utf8(env, argv[0], host, sizeof host, &host_length) != napi_ok ||
       !get_u32(env, argv[1], &port) || port == 0 || port > 65535)
     return throw_error(env, "target(host, port): an IP address and a port expected");
+  /* Not an address when cut short by the buffer or by a NUL inside the string (inet_pton would read a prefix). */
+  if (host_length >= sizeof host - 1 || strlen(host) != host_length) {
+    napi_value null_value;
+    napi_get_null(env, &null_value);
+    return null_value;
+  }
   target *t = (target *)calloc(1, sizeof *t);
   if (!t) return throw_error(env, "target: out of memory");
   struct sockaddr_in *v4 = (struct sockaddr_in *)&t->addr;

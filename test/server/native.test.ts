@@ -201,6 +201,10 @@ test("native path: bad arguments throw, a name is not an address, a closed descr
   assert.throws(() => n.gcmContext(Buffer.alloc(15), Buffer.alloc(12)), /16-byte key/);
   assert.throws(() => n.gcmContext("k" as unknown as Buffer, Buffer.alloc(12)), /Uint8Arrays/);
   assert.equal(n.target("relay.example", 5000), null);
+  // What JavaScript sees as another string is not read as its prefix.
+  assert.equal(n.target("127.0.0.1\0.example", 5000), null, "a NUL inside the host");
+  assert.equal(n.target(`::1${" ".repeat(80)}`, 5000), null, "longer than the module's buffer");
+  assert.equal(n.target(`0000:0000:0000:0000:0000:ffff:255.255.255.255`, 5000) !== null, true, "the longest address form");
   assert.throws(() => n.target("127.0.0.1", 0), /port/);
   const context = n.gcmContext(Buffer.alloc(16, 1), Buffer.alloc(12, 2));
   assert.throws(() => n.seal(context, 0, 1, 2, 3, 4, Buffer.alloc(100), Buffer.alloc(50)), /too small/);
