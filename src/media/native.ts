@@ -62,17 +62,22 @@ export const NATIVE_EAGAIN = 11;
 /** Where the module is looked for: build/ at the package root (dist/src/media → ../../../build). */
 export const NATIVE_MODULE_PATH = fileURLToPath(new URL("../../../build/conclave_native.node", import.meta.url));
 
+/** Every function of NativeSendPath: a module lacking one is not used. */
+const NATIVE_FUNCTIONS: readonly (keyof NativeSendPath)[] = ["gcmContext", "target", "seal", "open", "aeadKey", "aeadForget", "aeadSealWith", "aeadOpenWith", "sealSend"];
+
 let loaded: { api: NativeSendPath | undefined; reason: string } | undefined;
 
 function load(): { api: NativeSendPath | undefined; reason: string } {
   if (process.env.CONCLAVE_NATIVE === "0") return { api: undefined, reason: "turned off (CONCLAVE_NATIVE=0)" };
   if (!existsSync(NATIVE_MODULE_PATH)) return { api: undefined, reason: "not built (scripts/build-native.mjs)" };
   try {
-    const api = createRequire(import.meta.url)(NATIVE_MODULE_PATH) as NativeSendPath;
-    if (typeof api.sealSend !== "function") return { api: undefined, reason: "the module is from another version" };
-    return { api, reason: NATIVE_MODULE_PATH };
+    const api = createRequire(import.meta.url)(NATIVE_MODULE_PATH) as Record<string, unknown>;
+    // A module built from another version of the source may lack a function a caller would then throw on.
+    const missing = NATIVE_FUNCTIONS.find((name) => typeof api[name] !== "function");
+    if (missing) return { api: undefined, reason: `the module is from another version (no ${missing})` };
+    return { api: api as unknown as NativeSendPath, reason: NATIVE_MODULE_PATH };
   } catch (err) {
-    return { api: undefined, reason: `cannot load it: ${(err as Error).message.split("\n")[0]}` };
+    return { api: undefined, reason: `cannot load it: ${String((err as Error | undefined)?.message ?? err).split("\n")[0]}` };
   }
 }
 
