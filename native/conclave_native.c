@@ -33,7 +33,10 @@
 #define GCM_TAG_BYTES 16
 #define GCM_IV_BYTES 12
 #define GCM_KEY_BYTES 16
-/* Largest datagram the relay sends: a 1200-byte MTU-sized video packet is far below this. */
+/*
+ * Largest packet sealed or opened here (a stack buffer): an MTU-sized packet is far below this. Longer
+ * ones are refused; the callers take those through their JavaScript paths (src/media/native.ts).
+ */
 #define MAX_PACKET_BYTES 2048
 
 typedef struct {
@@ -167,6 +170,12 @@ static napi_value target_new(napi_env env, napi_callback_info info) {
       napi_get_value_string_utf8(env, argv[0], host, sizeof host, &host_length) != napi_ok ||
       !get_u32(env, argv[1], &port) || port == 0 || port > 65535)
     return throw_error(env, "target(host, port): an IP address and a port expected");
+  /* Not an address when cut short by the buffer or by a NUL inside the string (inet_pton would read a prefix). */
+  if (host_length >= sizeof host - 1 || strlen(host) != host_length) {
+    napi_value null_value;
+    napi_get_null(env, &null_value);
+    return null_value;
+  }
   target *t = (target *)calloc(1, sizeof *t);
   if (!t) return throw_error(env, "target: out of memory");
   struct sockaddr_in *v4 = (struct sockaddr_in *)&t->addr;
@@ -212,7 +221,10 @@ static size_t seal(gcm_context *c, uint32_t byte1, uint32_t seq, uint32_t timest
                               (uint8_t)(roc >> 8), (uint8_t)roc, out[2], out[3]};
   for (int i = 0; i < GCM_IV_BYTES; i++) iv[i] ^= c->salt[i];
   int n = 0;
-  if (EVP_EncryptInit_ex(c->ctx, NULL, NULL, NULL, iv) != 1) return 0;
+  int ok = EVP_EncryptInit_ex(c->ctx, NULL, NULL, NULL, iv);
+  /* The IV is the salt XOR public header fields: it would give the salt away. */
+  OPENSSL_cleanse(iv, sizeof iv);
+  if (ok != 1) return 0;
   if (EVP_EncryptUpdate(c->ctx, NULL, &n, out, RTP_HEADER_BYTES) != 1) return 0;
   if (length > 0 && EVP_EncryptUpdate(c->ctx, out + RTP_HEADER_BYTES, &n, payload, (int)length) != 1) return 0;
   if (EVP_EncryptFinal_ex(c->ctx, out + RTP_HEADER_BYTES + length, &n) != 1) return 0;
@@ -302,9 +314,12 @@ static napi_value open_js(napi_env env, napi_callback_info info) {
   gcm_context *c = (gcm_context *)data;
   if (!c->open) return throw_error(env, "open: this context seals");
   int32_t result = -1;
-  if (header >= RTP_HEADER_BYTES && length >= header + GCM_TAG_BYTES && out_length >= length - header - GCM_TAG_BYTES &&
-      length - header - GCM_TAG_BYTES <= MAX_PACKET_BYTES) {
-    size_t body = length - header - GCM_TAG_BYTES;
+  /* In size_t, so a header length near 2^32 cannot wrap the sum (it is refused by the checks below). */
+  size_t header_length = header;
+  if (header_length >= RTP_HEADER_BYTES && length >= GCM_TAG_BYTES && header_length <= length - GCM_TAG_BYTES &&
+      header_length <= INT32_MAX && length - GCM_TAG_BYTES - header_length <= MAX_PACKET_BYTES &&
+      out_length >= length - GCM_TAG_BYTES - header_length) {
+    size_t body = length - header_length - GCM_TAG_BYTES;
     uint8_t iv[GCM_IV_BYTES] = {0, 0, packet[8], packet[9], packet[10], packet[11], (uint8_t)(roc >> 24), (uint8_t)(roc >> 16),
                                 (uint8_t)(roc >> 8), (uint8_t)roc, packet[2], packet[3]};
     for (int i = 0; i < GCM_IV_BYTES; i++) iv[i] ^= c->salt[i];
@@ -320,6 +335,7 @@ static napi_value open_js(napi_env env, napi_callback_info info) {
       result = (int32_t)body;
     }
     OPENSSL_cleanse(plain, body);
+    OPENSSL_cleanse(iv, sizeof iv);
   }
   napi_value value;
   napi_create_int32(env, result, &value);
@@ -405,7 +421,10 @@ static napi_value aead_seal_with_js(napi_env env, napi_callback_info info) {
     return throw_error(env, "aeadSealWith(handle, nonce, aad1, aad2, plaintext, out, offset): bad arguments");
   if (!k->seal) return throw_error(env, "aeadSealWith: the key was forgotten");
   if (nonce_length != GCM_IV_BYTES) return throw_error(env, "aeadSealWith: a 12-byte nonce expected");
-  if (plain_length > INT32_MAX || offset > out_length || out_length - offset < plain_length + GCM_TAG_BYTES)
+  /* OpenSSL takes int lengths: a longer input would be truncated (or wrap negative), authenticating less than given. */
+  if (aad1_length > INT32_MAX || aad2_length > INT32_MAX || plain_length > INT32_MAX)
+    return throw_error(env, "aeadSealWith: input too long");
+  if (offset > out_length || out_length - offset < plain_length + GCM_TAG_BYTES)
     return throw_error(env, "aeadSealWith: output too small");
   EVP_CIPHER_CTX *ctx = k->seal;
   uint8_t *dst = out + offset;
@@ -434,7 +453,8 @@ static napi_value aead_open_with_js(napi_env env, napi_callback_info info) {
     return throw_error(env, "aeadOpenWith(handle, nonce, aad1, aad2, ciphertext, tag, out): bad arguments");
   if (!k->open) return throw_error(env, "aeadOpenWith: the key was forgotten");
   if (nonce_length != GCM_IV_BYTES || tag_length != GCM_TAG_BYTES) return throw_error(env, "aeadOpenWith: a 12-byte nonce and a 16-byte tag expected");
-  if (ct_length > INT32_MAX || out_length < ct_length) return throw_error(env, "aeadOpenWith: output too small");
+  if (aad1_length > INT32_MAX || aad2_length > INT32_MAX || ct_length > INT32_MAX) return throw_error(env, "aeadOpenWith: input too long");
+  if (out_length < ct_length) return throw_error(env, "aeadOpenWith: output too small");
   EVP_CIPHER_CTX *ctx = k->open;
   uint8_t tag_copy[GCM_TAG_BYTES];
   memcpy(tag_copy, tag, GCM_TAG_BYTES);

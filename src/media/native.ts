@@ -50,11 +50,20 @@ export interface NativeSendPath {
   sealSend(context: NativeGcmContext, byte1: number, seq: number, timestamp: number, ssrc: number, roc: number, payload: Uint8Array, fd: number, target: NativeTarget): number;
 }
 
+/**
+ * Largest payload `seal` and `sealSend` protect (the module's 2048-byte packet buffer less the RTP
+ * header and the tag); they throw on a longer one, so callers send those another way.
+ */
+export const NATIVE_MAX_SEAL_PAYLOAD = 2048 - 12 - 16;
+
 /** Linux errno EAGAIN, as sealSend returns it (negated). */
 export const NATIVE_EAGAIN = 11;
 
 /** Where the module is looked for: build/ at the package root (dist/src/media → ../../../build). */
 export const NATIVE_MODULE_PATH = fileURLToPath(new URL("../../../build/conclave_native.node", import.meta.url));
+
+/** Every function of NativeSendPath: a module lacking one is not used. */
+const NATIVE_FUNCTIONS: readonly (keyof NativeSendPath)[] = ["gcmContext", "target", "seal", "open", "aeadKey", "aeadForget", "aeadSealWith", "aeadOpenWith", "sealSend"];
 
 let loaded: { api: NativeSendPath | undefined; reason: string } | undefined;
 
@@ -62,11 +71,13 @@ function load(): { api: NativeSendPath | undefined; reason: string } {
   if (process.env.CONCLAVE_NATIVE === "0") return { api: undefined, reason: "turned off (CONCLAVE_NATIVE=0)" };
   if (!existsSync(NATIVE_MODULE_PATH)) return { api: undefined, reason: "not built (scripts/build-native.mjs)" };
   try {
-    const api = createRequire(import.meta.url)(NATIVE_MODULE_PATH) as NativeSendPath;
-    if (typeof api.sealSend !== "function") return { api: undefined, reason: "the module is from another version" };
-    return { api, reason: NATIVE_MODULE_PATH };
+    const api = createRequire(import.meta.url)(NATIVE_MODULE_PATH) as Record<string, unknown>;
+    // A module built from another version of the source may lack a function a caller would then throw on.
+    const missing = NATIVE_FUNCTIONS.find((name) => typeof api[name] !== "function");
+    if (missing) return { api: undefined, reason: `the module is from another version (no ${missing})` };
+    return { api: api as unknown as NativeSendPath, reason: NATIVE_MODULE_PATH };
   } catch (err) {
-    return { api: undefined, reason: `cannot load it: ${(err as Error).message.split("\n")[0]}` };
+    return { api: undefined, reason: `cannot load it: ${String((err as Error | undefined)?.message ?? err).split("\n")[0]}` };
   }
 }
 

@@ -357,7 +357,8 @@ export class SrtpReceiver implements SrtpReceiveCounters {
     if (this.nativeContext && tagAt - offset <= NATIVE_MAX_PAYLOAD) {
       // The same check and decryption in OpenSSL (IV from the salt, SSRC, ROC and SEQ; §8.1).
       payload = Buffer.allocUnsafe(tagAt - offset);
-      if (this.native!.open(this.nativeContext, data, offset, roc, payload) < 0) payload = null;
+      // `payload` is uninitialised memory: only a whole plaintext counts as authentic.
+      if (this.native!.open(this.nativeContext, data, offset, roc, payload) !== payload.length) payload = null;
     } else {
       payload = this.decrypt(data, offset, tagAt, roc, seq);
     }

@@ -9,7 +9,7 @@
  */
 import type { Socket } from "node:dgram";
 import { RtpHeader, type RTCDtlsTransport } from "werift";
-import { native, socketFd, NATIVE_EAGAIN, type NativeGcmContext, type NativeSendPath, type NativeTarget } from "../media/native.js";
+import { native, socketFd, NATIVE_EAGAIN, NATIVE_MAX_SEAL_PAYLOAD, type NativeGcmContext, type NativeSendPath, type NativeTarget } from "../media/native.js";
 import { RolloverCounter, SrtpGcmProtector, RTP_HEADER_BYTES, GCM_TAG_BYTES, type KeystreamAhead } from "./srtp-protect.js";
 import { SRTP_AEAD_AES_128_GCM, udpTransportOf, type WeriftUdpTransport } from "../media/werift-udp.js";
 
@@ -115,7 +115,7 @@ export class SrtpOutput {
     if (pair !== this.pair) this.retarget(pair);
     if (!pair) return false;
     let packet: Buffer;
-    if (this.nativeContext) {
+    if (this.nativeContext && payload.length <= NATIVE_MAX_SEAL_PAYLOAD) {
       const index = roc.next(seq);
       const byte1 = (marker ? 0x80 : 0) | (payloadType & 0x7f);
       // The descriptor is only used while werift's transport is open: a closed socket's number
@@ -134,7 +134,9 @@ export class SrtpOutput {
       packet = Buffer.allocUnsafe(RTP_HEADER_BYTES + payload.length + GCM_TAG_BYTES);
       this.native!.seal(this.nativeContext, byte1, seq, timestamp, ssrc, index, payload, packet);
     } else if (this.gcm) {
-      packet = this.gcm.protect(marker, payloadType, seq, timestamp, ssrc, roc.next(seq), payload, ahead);
+      // Also a payload too long for the native module's buffer (a publisher may send datagrams far
+      // beyond an MTU): without the keystream prepared ahead, which is sized for ordinary packets.
+      packet = this.gcm.protect(marker, payloadType, seq, timestamp, ssrc, roc.next(seq), payload, this.nativeContext ? undefined : ahead);
     } else {
       // Any other profile: werift's SRTP context (it keeps its own rollover state per SSRC).
       const header = new RtpHeader({ marker, payloadType, sequenceNumber: seq, timestamp, ssrc });

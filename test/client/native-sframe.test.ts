@@ -124,3 +124,26 @@ test("each SFrame key is set up once in the native GCM and destroyed when the ke
   n.aeadForget(h);
   assert.throws(() => n.aeadOpenWith(h, Buffer.alloc(12), Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(4), Buffer.alloc(16), Buffer.alloc(4)), /forgotten/);
 });
+
+test("a GCM backend's return values are checked: a short plaintext is a failed frame, a short seal throws", () => {
+  const n = native()!;
+  const baseKey = randomBytes(32);
+  const frame = sframe.encrypt({ suite: 4, baseKey, kid: 3n, ctr: 9n, plaintext: Buffer.alloc(64, 7) });
+  // The native backend, but reporting fewer bytes than it wrote (as a faulty build could).
+  sframe.useGcmBackend({
+    aeadKey: (key) => n.aeadKey(key),
+    aeadForget: (h) => n.aeadForget(h as never),
+    aeadSealWith: (h, ...rest) => n.aeadSealWith(h as never, ...rest) - 1,
+    aeadOpenWith: (h, ...rest) => Math.max(0, n.aeadOpenWith(h as never, ...rest) - 1),
+  });
+  try {
+    assert.throws(
+      () => sframe.decrypt({ suite: 4, baseKey, ciphertext: frame }),
+      (err: unknown) => err instanceof CryptoError && err.code === "sframe-auth-failed",
+      "a plaintext shorter than the ciphertext is not taken as opened",
+    );
+    assert.throws(() => sframe.encrypt({ suite: 4, baseKey, kid: 3n, ctr: 10n, plaintext: Buffer.alloc(64) }), /short frame/);
+  } finally {
+    sframe.useGcmBackend(undefined);
+  }
+});

@@ -9,7 +9,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, mkdtempSync, mkdirSync, writeFileSync, copyFileSync, chmodSync, rmSync, utimesSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createSocket, type Socket } from "node:dgram";
@@ -17,7 +19,8 @@ import { once } from "node:events";
 import { randomBytes, randomInt } from "node:crypto";
 import { SrtpSession } from "werift";
 import { native, nativeStatus, socketFd, NATIVE_EAGAIN } from "../../src/media/native.js";
-import { SrtpGcmProtector, RTP_HEADER_BYTES, GCM_TAG_BYTES } from "../../src/server/srtp-protect.js";
+import { SrtpGcmProtector, RolloverCounter, RTP_HEADER_BYTES, GCM_TAG_BYTES } from "../../src/server/srtp-protect.js";
+import { SrtpOutput } from "../../src/server/srtp-output.js";
 
 function loadVector(): { session_key: string; session_salt: string; roc: number; rtp: string; srtp: string } {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -27,6 +30,15 @@ function loadVector(): { session_key: string; session_salt: string; roc: number;
     dir = dirname(dir);
   }
   throw new Error("test/server/vectors/rfc7714-srtp-gcm.json not found");
+}
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, "scripts", "build-native.mjs"))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error("scripts/build-native.mjs not found");
 }
 
 function api() {
@@ -189,6 +201,10 @@ test("native path: bad arguments throw, a name is not an address, a closed descr
   assert.throws(() => n.gcmContext(Buffer.alloc(15), Buffer.alloc(12)), /16-byte key/);
   assert.throws(() => n.gcmContext("k" as unknown as Buffer, Buffer.alloc(12)), /Uint8Arrays/);
   assert.equal(n.target("relay.example", 5000), null);
+  // What JavaScript sees as another string is not read as its prefix.
+  assert.equal(n.target("127.0.0.1\0.example", 5000), null, "a NUL inside the host");
+  assert.equal(n.target(`::1${" ".repeat(80)}`, 5000), null, "longer than the module's buffer");
+  assert.equal(n.target(`0000:0000:0000:0000:0000:ffff:255.255.255.255`, 5000) !== null, true, "the longest address form");
   assert.throws(() => n.target("127.0.0.1", 0), /port/);
   const context = n.gcmContext(Buffer.alloc(16, 1), Buffer.alloc(12, 2));
   assert.throws(() => n.seal(context, 0, 1, 2, 3, 4, Buffer.alloc(100), Buffer.alloc(50)), /too small/);
@@ -228,4 +244,219 @@ test("native path: bad arguments throw, a name is not an address, a closed descr
   // A descriptor that is closed (and not reused yet in this instant): EBADF, not a crash.
   const code = n.sealSend(context, 0, 1, 2, 3, 4, Buffer.alloc(10), fd, n.target("127.0.0.1", 9)!);
   assert.ok(code < 0 && code !== -NATIVE_EAGAIN, `an error code (${code})`);
+});
+
+test("SrtpOutput: a payload too large for the native stack buffer goes out through the JavaScript protector", async () => {
+  api();
+  const masterKey = randomBytes(16);
+  const masterSalt = randomBytes(12);
+  const other = { key: randomBytes(16), salt: randomBytes(12) };
+  const srtp = new SrtpSession({
+    keys: { localMasterKey: masterKey, localMasterSalt: masterSalt, remoteMasterKey: other.key, remoteMasterSalt: other.salt },
+    profile: 7,
+  });
+  const receiver = new SrtpSession({
+    keys: { localMasterKey: other.key, localMasterSalt: other.salt, remoteMasterKey: masterKey, remoteMasterSalt: masterSalt },
+    profile: 7,
+  });
+  const from = await boundSocket();
+  const to = await boundSocket();
+  try {
+    // Just what SrtpOutput reads of werift's DTLS transport and ICE pair.
+    const pair = { protocol: { transport: { type: "udp", socket: from, closed: false, onData: () => {} } }, remoteAddr: ["127.0.0.1", to.address().port] };
+    const dtls = { state: "connected", srtpStarted: true, srtp, iceTransport: { connection: { state: "connected", nominated: pair } } };
+    const output = SrtpOutput.of(dtls as never);
+    assert.ok(output?.usesNative);
+    const got: Buffer[] = [];
+    to.on("message", (m) => got.push(m));
+    // A publisher can send (and the relay decrypts) far larger datagrams than an MTU: loopback, IP fragments.
+    const payloads = [randomBytes(100), randomBytes(3000), randomBytes(60_000)];
+    const roc = new RolloverCounter();
+    for (let i = 0; i < payloads.length; i++) assert.equal(output.send(true, 111, 500 + i, 9000, 0xabcd, roc, payloads[i]!), true, `packet ${i} sent`);
+    const deadline = Date.now() + 5000;
+    while (got.length < payloads.length && Date.now() < deadline) await once(to, "message");
+    assert.equal(got.length, payloads.length);
+    for (let i = 0; i < payloads.length; i++) {
+      assert.deepEqual(receiver.decrypt(got[i]!).subarray(RTP_HEADER_BYTES), payloads[i], `packet ${i} (${payloads[i]!.length} bytes) decrypts`);
+    }
+    assert.equal(output.nativeSent, 1, "the small packet took the native path");
+  } finally {
+    from.close();
+    to.close();
+  }
+});
+
+test("native open and aeadOpenWith: header lengths past the packet are refused; a context opens again after a refusal", () => {
+  const n = api();
+  const key = randomBytes(16);
+  const salt = randomBytes(12);
+  const sealer = n.gcmContext(key, salt);
+  const opener = n.gcmContext(key, salt, true);
+  const payload = randomBytes(100);
+  const packet = Buffer.alloc(RTP_HEADER_BYTES + payload.length + GCM_TAG_BYTES);
+  n.seal(sealer, 111, 7, 8, 9, 0, payload, packet);
+  const out = Buffer.alloc(4096);
+  for (const header of [0, 11, packet.length - 15, packet.length, 2 ** 31, 2 ** 32 - 17, 2 ** 32 - 16, 2 ** 32 - 1]) {
+    assert.equal(n.open(opener, packet, header, 0, out), -1, `header length ${header}`);
+  }
+  assert.equal(n.open(opener, packet, RTP_HEADER_BYTES, 0, out), payload.length);
+  const k = n.aeadKey(randomBytes(32));
+  const nonce = randomBytes(12);
+  const sealed = Buffer.alloc(50 + 16);
+  n.aeadSealWith(k, nonce, Buffer.from("h"), Buffer.from("m"), Buffer.alloc(50, 1), sealed, 0);
+  const plain = Buffer.alloc(50);
+  const tag = Buffer.from(sealed.subarray(50));
+  tag[0]! ^= 1;
+  assert.equal(n.aeadOpenWith(k, nonce, Buffer.from("h"), Buffer.from("m"), sealed.subarray(0, 50), tag, plain), -1);
+  assert.equal(n.aeadOpenWith(k, nonce, Buffer.from("h"), Buffer.from("m"), sealed.subarray(0, 50), sealed.subarray(50), plain), 50);
+  assert.deepEqual(plain, Buffer.alloc(50, 1));
+  n.aeadForget(k);
+  n.aeadForget(k); // twice: no double free
+  assert.throws(() => n.aeadOpenWith(k, nonce, none(), none(), sealed.subarray(0, 50), sealed.subarray(50), plain), /forgotten/);
+});
+
+test("aeadSealWith and aeadOpenWith refuse inputs longer than OpenSSL's int lengths (never authenticate a truncated AAD)", (t) => {
+  const n = api();
+  const k = n.aeadKey(randomBytes(16));
+  const nonce = randomBytes(12);
+  for (const size of [2 ** 31, 2 ** 32]) {
+    let big: Uint8Array;
+    try {
+      // Zero pages never touched: no memory is used unless the module reads them.
+      big = new Uint8Array(size);
+    } catch {
+      t.diagnostic(`cannot reserve ${size} bytes here; that size is not checked`);
+      continue;
+    }
+    assert.throws(() => n.aeadSealWith(k, nonce, big, none(), Buffer.from("data"), Buffer.alloc(20), 0), /too long/, `seal, AAD of ${size} bytes`);
+    assert.throws(() => n.aeadSealWith(k, nonce, none(), big, Buffer.from("data"), Buffer.alloc(20), 0), /too long/, `seal, metadata of ${size} bytes`);
+    assert.throws(() => n.aeadOpenWith(k, nonce, big, none(), Buffer.alloc(4), Buffer.alloc(16), Buffer.alloc(4)), /too long/, `open, AAD of ${size} bytes`);
+    assert.throws(() => n.aeadOpenWith(k, nonce, none(), big, Buffer.alloc(4), Buffer.alloc(16), Buffer.alloc(4)), /too long/, `open, metadata of ${size} bytes`);
+  }
+  n.aeadForget(k);
+});
+
+function none(): Buffer {
+  return Buffer.alloc(0);
+}
+
+/** A copy of the build script and the C source in a fresh directory (`name` may hold a space). */
+function buildRoot(name: string): string {
+  const root = join(mkdtempSync(join(tmpdir(), "conclave-build-")), name);
+  mkdirSync(join(root, "scripts"), { recursive: true });
+  mkdirSync(join(root, "native"));
+  copyFileSync(join(repoRoot(), "scripts", "build-native.mjs"), join(root, "scripts", "build-native.mjs"));
+  copyFileSync(join(repoRoot(), "native", "conclave_native.c"), join(root, "native", "conclave_native.c"));
+  return root;
+}
+
+/** A stand-in compiler that records its arguments and fails (nothing is compiled). */
+function failingCompiler(dir: string): { cc: string; args: () => string[] } {
+  const cc = join(dir, "fake-cc.sh");
+  const log = join(dir, "fake-cc.args");
+  writeFileSync(cc, `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > '${log}'\necho 'fake-cc: no' >&2\nexit 1\n`);
+  chmodSync(cc, 0o755);
+  return { cc, args: () => (existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean) : []) };
+}
+
+function runBuild(root: string, env: Record<string, string>): { status: number; stdout: string } {
+  try {
+    const stdout = execFileSync(process.execPath, [join(root, "scripts", "build-native.mjs")], {
+      env: { ...process.env, CONCLAVE_NATIVE: "", ...env },
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 20_000,
+    });
+    return { status: 0, stdout };
+  } catch (err) {
+    const e = err as { status: number | null; stdout?: string; stderr?: string };
+    return { status: e.status ?? -1, stdout: `${e.stdout ?? ""}${e.stderr ?? ""}` };
+  }
+}
+
+test("build-native never fails an install: an unwritable build/ is one line and exit 0", () => {
+  const root = buildRoot("plain");
+  try {
+    // A file where build/ should be: mkdir fails even for root (a read-only package directory behaves alike).
+    writeFileSync(join(root, "build"), "not a directory");
+    const { cc } = failingCompiler(root);
+    const r = runBuild(root, { CC: cc });
+    assert.equal(r.status, 0, `exit status 0 (output: ${r.stdout})`);
+    assert.match(r.stdout, /JavaScript/);
+    assert.equal(r.stdout.trim().split("\n").length, 1, "one line");
+  } finally {
+    rmSync(dirname(root), { recursive: true, force: true });
+  }
+});
+
+test("build-native: a package path with a space reaches the compiler as a real path", () => {
+  const root = buildRoot("with space");
+  try {
+    const fake = failingCompiler(root);
+    const r = runBuild(root, { CC: fake.cc });
+    assert.equal(r.status, 0, r.stdout);
+    const args = fake.args();
+    const source = args.find((a) => a.endsWith("conclave_native.c"));
+    assert.ok(source, `the compiler was called with the source (${args.join(" ")})`);
+    assert.ok(existsSync(source), `${source} exists`);
+  } finally {
+    rmSync(dirname(root), { recursive: true, force: true });
+  }
+});
+
+test("build-native: when the source changed and the build fails, the stale module is removed (never loaded)", () => {
+  const root = buildRoot("stale");
+  try {
+    mkdirSync(join(root, "build"));
+    const stale = join(root, "build", "conclave_native.node");
+    writeFileSync(stale, "an older build");
+    utimesSync(stale, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    const fake = failingCompiler(root);
+    const r = runBuild(root, { CC: fake.cc });
+    assert.equal(r.status, 0, r.stdout);
+    assert.ok(fake.args().length > 0, "the compiler was tried");
+    assert.equal(existsSync(stale), false, "no module older than its source is left to load");
+  } finally {
+    rmSync(dirname(root), { recursive: true, force: true });
+  }
+});
+
+test("build-native: a module whose symbols the node binary lacks is refused at load (never a process abort at first call)", () => {
+  const root = buildRoot("symbols");
+  try {
+    // Stands in for a node built without OpenSSL: the module calls a function nothing defines.
+    writeFileSync(
+      join(root, "native", "conclave_native.c"),
+      `#include <node_api.h>
+extern int conclave_no_such_symbol(void);
+static napi_value call(napi_env env, napi_callback_info info) {
+  (void)env;
+  (void)info;
+  return conclave_no_such_symbol() ? NULL : NULL;
+}
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "call", NAPI_AUTO_LENGTH, call, NULL, &fn);
+  napi_set_named_property(env, exports, "call", fn);
+  return exports;
+}
+NAPI_MODULE(conclave_native, init)
+`,
+    );
+    const r = runBuild(root, {});
+    assert.equal(r.status, 0, r.stdout);
+    const module = join(root, "build", "conclave_native.node");
+    assert.ok(existsSync(module), `built (${r.stdout})`);
+    const script = `try { require(${JSON.stringify(module)}).call(); console.log("called"); } catch (e) { console.log("refused: " + e.message.split("\\n")[0]); }`;
+    let out = "";
+    try {
+      out = execFileSync(process.execPath, ["-e", script], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 20_000 });
+    } catch (err) {
+      const e = err as { status: number | null; signal: string | null; stderr?: string };
+      assert.fail(`the process died (status ${e.status}, signal ${e.signal}): ${(e.stderr ?? "").trim()}`);
+    }
+    assert.match(out, /^refused: .*conclave_no_such_symbol/);
+  } finally {
+    rmSync(dirname(root), { recursive: true, force: true });
+  }
 });

@@ -111,7 +111,10 @@ export function sealInto(suite: CipherSuite, key: Buffer, nonce: Buffer, header:
   metadata: Uint8Array | undefined, plaintext: Uint8Array, out: Buffer, offset: number): void {
   if (suite.kind === "gcm") {
     if (gcmBackend !== undefined && suite.Nt === GCM_TAG) {
-      gcmBackend.aeadSealWith(handleFor(gcmBackend, key), nonce, header, metadata ?? NO_BYTES, plaintext, out, offset);
+      // Anything but the whole ciphertext and tag would leave bytes of `out` unwritten.
+      if (gcmBackend.aeadSealWith(handleFor(gcmBackend, key), nonce, header, metadata ?? NO_BYTES, plaintext, out, offset) !== plaintext.length + GCM_TAG) {
+        throw new Error("SFrame GCM backend wrote a short frame");
+      }
       return;
     }
     const c = createCipheriv(suite.cipher as CipherGCMTypes, key, nonce, { authTagLength: suite.Nt });
@@ -135,7 +138,8 @@ export function open(suite: CipherSuite, key: Buffer, nonce: Buffer, header: Uin
   if (suite.kind === "gcm") {
     if (gcmBackend !== undefined && tag.length === GCM_TAG) {
       const pt = Buffer.allocUnsafe(ciphertext.length);
-      return gcmBackend.aeadOpenWith(handleFor(gcmBackend, key), nonce, header, metadata ?? NO_BYTES, ciphertext, tag, pt) < 0 ? null : pt;
+      // `pt` is uninitialised memory: only a whole plaintext counts as opened.
+      return gcmBackend.aeadOpenWith(handleFor(gcmBackend, key), nonce, header, metadata ?? NO_BYTES, ciphertext, tag, pt) === ciphertext.length ? pt : null;
     }
     const d = createDecipheriv(suite.cipher as CipherGCMTypes, key, nonce, { authTagLength: suite.Nt });
     d.setAuthTag(tag);
