@@ -12,6 +12,7 @@ import { RTCPeerConnection, type RTCDtlsTransport } from "werift";
 import { buildPeerConfig, keepCandidates } from "../../src/media/rtc-config.js";
 import { authenticRecords, guardDtlsRecords, type DtlsRecord } from "../../src/media/dtls-guard.js";
 import { startDtlsEarly } from "../../src/client/dtls-start.js";
+import { answerAndConnect } from "../helpers/werift.js";
 
 /** RFC 6347 §4.1 record: type | version 254.253 | epoch | 48-bit sequence number | length | fragment. */
 function record(contentType: number, epoch: number, sequenceNumber: number, fragment: Buffer): Buffer {
@@ -53,20 +54,7 @@ test("two real werift peers: forged DTLS records no longer end the session, reco
     for (const t of relay.dtlsTransports) guardDtlsRecords(t);
     await client.setRemoteDescription({ type: "offer", sdp: keepCandidates(relay.localDescription!.sdp, "127.0.0.1") });
     for (const t of client.dtlsTransports) startDtlsEarly(t);
-    const connected = (pc: RTCPeerConnection): Promise<string> =>
-      new Promise((resolve) => {
-        const timer = setTimeout(() => resolve("timeout"), 10_000);
-        pc.connectionStateChange.subscribe((s) => {
-          if (s === "connected" || s === "failed") {
-            clearTimeout(timer);
-            resolve(s);
-          }
-        });
-      });
-    const both = Promise.all([connected(relay), connected(client)]);
-    await client.setLocalDescription(await client.createAnswer());
-    await relay.setRemoteDescription({ type: "answer", sdp: keepCandidates(client.localDescription!.sdp, "127.0.0.1") });
-    assert.deepEqual(await both, ["connected", "connected"]);
+    assert.deepEqual(await answerAndConnect(relay, client), ["connected", "connected"]);
     const server = relay.dtlsTransports[0]!;
     const ours = client.dtlsTransports[0]!;
     const fromIce = (transport: RTCDtlsTransport, datagram: Buffer): void => transport.iceTransport.connection.onData.execute(datagram);

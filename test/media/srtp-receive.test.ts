@@ -8,22 +8,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createCipheriv, randomBytes } from "node:crypto";
-import { SrtpSession, RtpHeader, ProtectionProfileAeadAes128Gcm, type RTCDtlsTransport } from "werift";
+import { SrtpSession, RtpHeader, type RTCDtlsTransport } from "werift";
 import { SrtpReceiver, SrtpReceiveIndex, REPLAY_WINDOW, srtpHeaderLength, weriftSrtpState, type WeriftSrtpState } from "../../src/media/srtp-receive.js";
 import { SRTP_AEAD_AES_128_GCM } from "../../src/media/werift-udp.js";
+import { weriftSrtpPair } from "../helpers/srtp.js";
 
 /** A sender's werift SRTP session and the receiver's session keys. */
 function session(): { sender: SrtpSession; keys: { sessionKey: Buffer; sessionSalt: Buffer } } {
-  const a = { key: randomBytes(16), salt: randomBytes(12) };
-  const b = { key: randomBytes(16), salt: randomBytes(12) };
-  const sender = new SrtpSession({
-    keys: { localMasterKey: a.key, localMasterSalt: a.salt, remoteMasterKey: b.key, remoteMasterSalt: b.salt },
-    profile: ProtectionProfileAeadAes128Gcm,
-  });
-  const receiver = new SrtpSession({
-    keys: { localMasterKey: b.key, localMasterSalt: b.salt, remoteMasterKey: a.key, remoteMasterSalt: a.salt },
-    profile: ProtectionProfileAeadAes128Gcm,
-  });
+  const { local: sender, remote: receiver } = weriftSrtpPair();
   const c = receiver.remoteContext.cipher;
   return { sender, keys: { sessionKey: Buffer.from(c.srtpSessionKey), sessionSalt: Buffer.from(c.srtpSessionSalt) } };
 }

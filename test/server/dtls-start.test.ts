@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { DtlsClient, Event, RTCDtlsTransport, RTCPeerConnection } from "werift";
 import { buildPeerConfig, keepCandidates } from "../../src/media/rtc-config.js";
 import { startDtlsEarly } from "../../src/client/dtls-start.js";
+import { answerAndConnect } from "../helpers/werift.js";
 import { holdEarlyDtls } from "../../src/server/dtls-hold.js";
 import { prepareDtlsCertificate } from "../../src/media/dtls-certificate.js";
 
@@ -57,19 +58,7 @@ test("a participant's ClientHello leaves as its DTLS transport starts, and the h
         setImmediate(() => resolve(transport.dtls instanceof DtlsClient ? transport.dtls.dtls.flight : -1));
       });
     });
-    const connected = (pc: RTCPeerConnection): Promise<string> =>
-      new Promise((resolve) => {
-        const timer = setTimeout(() => resolve("timeout"), 10_000);
-        pc.connectionStateChange.subscribe((s) => {
-          if (s === "connected" || s === "failed") {
-            clearTimeout(timer);
-            resolve(s);
-          }
-        });
-      });
-    const both = Promise.all([connected(relay), connected(client)]);
-    await client.setLocalDescription(await client.createAnswer());
-    await relay.setRemoteDescription({ type: "answer", sdp: keepCandidates(client.localDescription!.sdp, "127.0.0.1") });
+    const both = answerAndConnect(relay, client);
     assert.ok((await flightAtStart) >= 1, "the ClientHello (flight 1) was sent without werift's 100 ms wait");
     assert.deepEqual(await both, ["connected", "connected"]);
     assert.equal(relay.dtlsTransports[0]!.srtpStarted && transport.srtpStarted, true, "DTLS-SRTP keys on both ends");

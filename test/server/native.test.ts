@@ -17,20 +17,10 @@ import { fileURLToPath } from "node:url";
 import { createSocket, type Socket } from "node:dgram";
 import { once } from "node:events";
 import { randomBytes, randomInt } from "node:crypto";
-import { SrtpSession } from "werift";
 import { native, nativeStatus, socketFd, NATIVE_EAGAIN } from "../../src/media/native.js";
 import { SrtpGcmProtector, RolloverCounter, RTP_HEADER_BYTES, GCM_TAG_BYTES } from "../../src/server/srtp-protect.js";
 import { SrtpOutput } from "../../src/server/srtp-output.js";
-
-function loadVector(): { session_key: string; session_salt: string; roc: number; rtp: string; srtp: string } {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, "test", "server", "vectors", "rfc7714-srtp-gcm.json");
-    if (existsSync(p)) return JSON.parse(readFileSync(p, "utf8"));
-    dir = dirname(dir);
-  }
-  throw new Error("test/server/vectors/rfc7714-srtp-gcm.json not found");
-}
+import { loadRfc7714Vector, weriftSrtpPair } from "../helpers/srtp.js";
 
 function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -56,7 +46,7 @@ async function boundSocket(): Promise<Socket> {
 
 test("native seal reproduces the RFC 7714 §16.1 vector", () => {
   const n = api();
-  const v = loadVector();
+  const v = loadRfc7714Vector();
   const rtp = Buffer.from(v.rtp, "hex");
   const context = n.gcmContext(Buffer.from(v.session_key, "hex"), Buffer.from(v.session_salt, "hex"));
   const payload = rtp.subarray(RTP_HEADER_BYTES);
@@ -68,7 +58,7 @@ test("native seal reproduces the RFC 7714 §16.1 vector", () => {
 
 test("native open: the RFC 7714 vector decrypts; a flipped bit, a wrong ROC or a truncated packet is refused", () => {
   const n = api();
-  const v = loadVector();
+  const v = loadRfc7714Vector();
   const rtp = Buffer.from(v.rtp, "hex");
   const srtp = Buffer.from(v.srtp, "hex");
   const context = n.gcmContext(Buffer.from(v.session_key, "hex"), Buffer.from(v.session_salt, "hex"), true);
@@ -132,17 +122,7 @@ test("native seal and the JavaScript protector produce the same bytes", () => {
 
 test("sealSend puts one SRTP datagram on the wire that werift's receive context decrypts", async () => {
   const n = api();
-  const masterKey = randomBytes(16);
-  const masterSalt = randomBytes(12);
-  const other = { key: randomBytes(16), salt: randomBytes(12) };
-  const sender = new SrtpSession({
-    keys: { localMasterKey: masterKey, localMasterSalt: masterSalt, remoteMasterKey: other.key, remoteMasterSalt: other.salt },
-    profile: 7,
-  });
-  const receiver = new SrtpSession({
-    keys: { localMasterKey: other.key, localMasterSalt: other.salt, remoteMasterKey: masterKey, remoteMasterSalt: masterSalt },
-    profile: 7,
-  });
+  const { local: sender, remote: receiver } = weriftSrtpPair();
   const cipher = sender.localContext.cipher as unknown as { srtpSessionKey: Buffer; srtpSessionSalt: Buffer };
   const context = n.gcmContext(cipher.srtpSessionKey, cipher.srtpSessionSalt);
   const from = await boundSocket();
@@ -248,17 +228,7 @@ test("native path: bad arguments throw, a name is not an address, a closed descr
 
 test("SrtpOutput: a payload too large for the native stack buffer goes out through the JavaScript protector", async () => {
   api();
-  const masterKey = randomBytes(16);
-  const masterSalt = randomBytes(12);
-  const other = { key: randomBytes(16), salt: randomBytes(12) };
-  const srtp = new SrtpSession({
-    keys: { localMasterKey: masterKey, localMasterSalt: masterSalt, remoteMasterKey: other.key, remoteMasterSalt: other.salt },
-    profile: 7,
-  });
-  const receiver = new SrtpSession({
-    keys: { localMasterKey: other.key, localMasterSalt: other.salt, remoteMasterKey: masterKey, remoteMasterSalt: masterSalt },
-    profile: 7,
-  });
+  const { local: srtp, remote: receiver } = weriftSrtpPair();
   const from = await boundSocket();
   const to = await boundSocket();
   try {

@@ -6,12 +6,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
-import { SrtpSession, RtpHeader, ProtectionProfileAeadAes128Gcm } from "werift";
+import { SrtpSession, RtpHeader } from "werift";
 import { SrtpInput, SrtpReceiveIndex, REPLAY_WINDOW } from "../../src/server/srtp-input.js";
+import { loadRfc7714Vector, weriftSrtpPair } from "../helpers/srtp.js";
 
 interface Delivered {
   marker: boolean;
@@ -20,29 +18,9 @@ interface Delivered {
   payload: Buffer;
 }
 
-function vector(): { session_key: string; session_salt: string; rtp: string; srtp: string } {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, "test", "server", "vectors", "rfc7714-srtp-gcm.json");
-    if (existsSync(p)) return JSON.parse(readFileSync(p, "utf8"));
-    dir = dirname(dir);
-  }
-  throw new Error("test/server/vectors/rfc7714-srtp-gcm.json not found");
-}
-
 /** A publisher's werift SRTP session and the receive path for its SSRC at the relay. */
 function pair(ssrc: number): { publisher: SrtpSession; input: SrtpInput; got: Delivered[] } {
-  const key = randomBytes(16);
-  const salt = randomBytes(12);
-  const other = { key: randomBytes(16), salt: randomBytes(12) };
-  const publisher = new SrtpSession({
-    keys: { localMasterKey: key, localMasterSalt: salt, remoteMasterKey: other.key, remoteMasterSalt: other.salt },
-    profile: ProtectionProfileAeadAes128Gcm,
-  });
-  const relay = new SrtpSession({
-    keys: { localMasterKey: other.key, localMasterSalt: other.salt, remoteMasterKey: key, remoteMasterSalt: salt },
-    profile: ProtectionProfileAeadAes128Gcm,
-  });
+  const { local: publisher, remote: relay } = weriftSrtpPair();
   const got: Delivered[] = [];
   const cipher = relay.remoteContext.cipher;
   const input = SrtpInput.withKeys(ssrc, { sessionKey: cipher.srtpSessionKey, sessionSalt: cipher.srtpSessionSalt }, (marker, seq, timestamp, payload) =>
@@ -61,7 +39,7 @@ function protect(publisher: SrtpSession, ssrc: number, seq: number, payload: Buf
 }
 
 test("RFC 7714 §16.1.1: the vector's SRTP packet decrypts to its RTP payload", () => {
-  const v = vector();
+  const v = loadRfc7714Vector();
   const got: Buffer[] = [];
   const rtp = Buffer.from(v.rtp, "hex");
   const input = SrtpInput.withKeys(rtp.readUInt32BE(8), { sessionKey: Buffer.from(v.session_key, "hex"), sessionSalt: Buffer.from(v.session_salt, "hex") }, (_m, _s, _t, p) => got.push(p));

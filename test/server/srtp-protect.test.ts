@@ -5,9 +5,6 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createCipheriv, randomBytes, randomInt } from "node:crypto";
 import { SrtpSession, RtpPacket } from "werift";
 import {
@@ -20,46 +17,10 @@ import {
   GCM_TAG_BYTES,
 } from "../../src/server/srtp-protect.js";
 import { ntpTimestamp } from "../../src/server/downlink.js";
-
-interface Rfc7714Vector {
-  session_key: string;
-  session_salt: string;
-  roc: number;
-  rtp: string;
-  srtp: string;
-}
-
-function loadVector(): Rfc7714Vector {
-  // Compiled to dist/test/server/; walk up to the repository root.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, "test", "server", "vectors", "rfc7714-srtp-gcm.json");
-    if (existsSync(p)) return JSON.parse(readFileSync(p, "utf8")) as Rfc7714Vector;
-    dir = dirname(dir);
-  }
-  throw new Error("test/server/vectors/rfc7714-srtp-gcm.json not found");
-}
-
-/** werift's SRTP_AEAD_AES_128_GCM profile number (RFC 7714 §14.2). */
-const GCM_PROFILE = 7;
-
-/** A werift sender/receiver pair sharing DTLS-SRTP master keys, as after a handshake. */
-function weriftPair(): { local: SrtpSession; remote: SrtpSession } {
-  const a = { key: randomBytes(16), salt: randomBytes(12) };
-  const b = { key: randomBytes(16), salt: randomBytes(12) };
-  const local = new SrtpSession({
-    keys: { localMasterKey: a.key, localMasterSalt: a.salt, remoteMasterKey: b.key, remoteMasterSalt: b.salt },
-    profile: GCM_PROFILE,
-  });
-  const remote = new SrtpSession({
-    keys: { localMasterKey: b.key, localMasterSalt: b.salt, remoteMasterKey: a.key, remoteMasterSalt: a.salt },
-    profile: GCM_PROFILE,
-  });
-  return { local, remote };
-}
+import { loadRfc7714Vector, weriftSrtpPair } from "../helpers/srtp.js";
 
 test("RFC 7714 §16.1.1 AEAD_AES_128_GCM SRTP packet protection", () => {
-  const v = loadVector();
+  const v = loadRfc7714Vector();
   const rtp = Buffer.from(v.rtp, "hex");
   const protector = new SrtpGcmProtector(Buffer.from(v.session_key, "hex"), Buffer.from(v.session_salt, "hex"));
   const marker = (rtp[1]! & 0x80) !== 0;
@@ -173,7 +134,7 @@ test("RFC 3711 §3.3.1 rollover counter follows the sequence numbers", () => {
 });
 
 test("werift's SRTP receiver decrypts what the lean path protects, across a sequence wrap", () => {
-  const { local, remote } = weriftPair();
+  const { local, remote } = weriftSrtpPair();
   const cipher = local.localContext.cipher;
   const protector = new SrtpGcmProtector(cipher.srtpSessionKey, cipher.srtpSessionSalt);
   const roc = new RolloverCounter();
@@ -196,7 +157,7 @@ test("werift's SRTP receiver decrypts what the lean path protects, across a sequ
 });
 
 test("one flipped bit anywhere fails authentication", () => {
-  const { local, remote } = weriftPair();
+  const { local, remote } = weriftSrtpPair();
   const cipher = local.localContext.cipher;
   const protector = new SrtpGcmProtector(cipher.srtpSessionKey, cipher.srtpSessionSalt);
   const payload = randomBytes(80);
