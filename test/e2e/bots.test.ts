@@ -5,27 +5,16 @@
  * receives, authenticates and decrypts every video publisher's frames without decoding them.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Relay, Participant, newInvite, resolveFfmpeg, type ConclaveEvent } from "../../src/index.js";
+import { Participant, newInvite, resolveFfmpeg, type ConclaveEvent } from "../../src/index.js";
+import { sharedRelay } from "../helpers/relay-fixture.js";
 import { BotFleet } from "../../src/client/bots.js";
 import { liveFfmpegCount } from "../../src/media/index.js";
 import { runCli, stopCli, waitFor, type CliRun } from "../helpers/util.js";
 
 const ffmpeg = resolveFfmpeg().path;
-let relay: Relay;
-let url: string;
-const cleanups: (() => Promise<unknown> | void)[] = [];
-
-before(async () => {
-  relay = new Relay({ host: "127.0.0.1", port: 0 });
-  url = await relay.start();
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-  await relay.close();
-});
+const shared = sharedRelay();
 
 /** The ffmpeg children of `pid` (Linux /proc) with their command lines. */
 function ffmpegChildren(pid: number): { pid: number; cmdline: string }[] {
@@ -55,8 +44,8 @@ async function finish(run: CliRun, ms: number): Promise<number | null> {
 
 test("a fleet's publishers share one encoder and every bot decrypts every publisher", async () => {
   const ffmpegBefore = liveFfmpegCount();
-  const fleet = new BotFleet({ invite: newInvite(url), audio: { kind: "tone", frequency: 440 }, ffmpeg, sampleIntervalMs: 200 });
-  cleanups.push(() => fleet.close());
+  const fleet = new BotFleet({ invite: newInvite(shared.url), audio: { kind: "tone", frequency: 440 }, ffmpeg, sampleIntervalMs: 200 });
+  shared.defer(() => fleet.close());
   // Joins 330 ms apart: this test is about sharing and decrypting, not about overlapping joins.
   const publishers = await fleet.addMany(2, { publish: true, rampPerSecond: 3 });
   const receivers = await fleet.addMany(3, { rampPerSecond: 3 });
@@ -92,9 +81,9 @@ test("a fleet's publishers share one encoder and every bot decrypts every publis
 });
 
 test("conclave bots --workers 2 runs the bots in two processes and summarises them all", async () => {
-  const invite = newInvite(url);
+  const invite = newInvite(shared.url);
   const observer = await Participant.join(invite, { name: "observer", statsIntervalMs: 0 });
-  cleanups.push(() => observer.close());
+  shared.defer(() => observer.close());
   const seen: (ConclaveEvent & { time: string })[] = [];
   observer.on("event", (e) => seen.push(e));
   const run = runCli([
@@ -102,7 +91,7 @@ test("conclave bots --workers 2 runs the bots in two processes and summarises th
     "--video", "testsrc", "--video-size", "160x120", "--fps", "10", "--video-bitrate", "100",
     "--duration", "2", "--ramp", "5", "--json",
   ]);
-  cleanups.push(() => stopCli(run));
+  shared.defer(() => stopCli(run));
   const code = await finish(run, 30_000);
   assert.equal(code, 0, run.stderr.slice(-1500));
   const joined = run.lines.filter((l) => l.type === "bot-joined");
@@ -151,11 +140,11 @@ interface VideoStream {
 
 test("conclave bots --video: publishers share one VP8 encoder, every bot decrypts every video publisher at the sent size", async () => {
   const run = runCli([
-    "bots", newInvite(url), "--count", "3", "--publishers", "2", "--audio", "tone:440",
+    "bots", newInvite(shared.url), "--count", "3", "--publishers", "2", "--audio", "tone:440",
     "--video", "testsrc", "--video-size", "160x120", "--fps", "10", "--video-bitrate", "100",
     "--duration", "3", "--ramp", "4", "--json",
   ]);
-  cleanups.push(() => stopCli(run));
+  shared.defer(() => stopCli(run));
   // Every bot is in: the publishers' encoders are running for the next 3 s.
   await waitFor(() => run.lines.filter((l) => l.type === "bot-joined").length === 3, 20_000, "three bots in the room").catch((err: Error) => {
     throw new Error(`${err.message}: ${run.stderr.slice(-1500)}`);
@@ -218,7 +207,7 @@ test("conclave bots refuses a bad video source or settings with a usage error", 
     [["--video", "device:/dev/video0", "--workers", "2", "--count", "2"], /cannot be shared by several worker processes/],
     [["--video", "testsrc", "--video-bitrate", "10"], /video bitrate must be/],
   ] as const) {
-    const run = runCli(["bots", newInvite(url), "--count", "1", ...args]);
+    const run = runCli(["bots", newInvite(shared.url), "--count", "1", ...args]);
     const code = await finish(run, 10_000);
     assert.equal(code, 2, `${args.join(" ")}: ${run.stderr}`);
     assert.match(run.stderr, why);

@@ -2,32 +2,21 @@
  * End to end over 127.0.0.1 with real werift peers, real ffmpeg and real libsodium: tones go through
  * the relay encrypted, get recorded and decoded, and the recording's pitch is checked.
  */
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { Relay, Participant, Recorder, newInvite, resolveFfmpeg, parseAudioSource, type ConclaveEvent } from "../../src/index.js";
+import { Participant, Recorder, newInvite, resolveFfmpeg, parseAudioSource, type ConclaveEvent } from "../../src/index.js";
+import { sharedRelay } from "../helpers/relay-fixture.js";
 import { decodeToPcm, dominantFrequency } from "../../src/media/index.js";
 import { tempDir, waitFor, waitForEvent, runCli, stopCli } from "../helpers/util.js";
 
 const ffmpeg = resolveFfmpeg().path;
-let relay: Relay;
-let url: string;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-before(async () => {
-  relay = new Relay({ host: "127.0.0.1", port: 0 });
-  url = await relay.start();
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-  await relay.close();
-});
+const shared = sharedRelay();
 
 async function joinRoom(invite: string, name: string, tone?: number): Promise<Participant> {
   const p = await Participant.join(invite, { name, ffmpeg, statsIntervalMs: 500 });
-  cleanups.push(() => p.close());
+  shared.defer(() => p.close());
   if (tone) await p.publish(parseAudioSource(`tone:${tone}`));
   return p;
 }
@@ -40,11 +29,11 @@ function events(p: Participant): (ConclaveEvent & { time: string })[] {
 
 test("a tone sent by one participant is recorded by another with the right pitch", async () => {
   const dir = tempDir();
-  cleanups.push(() => dir.cleanup());
-  const invite = newInvite(url);
+  shared.defer(() => dir.cleanup());
+  const invite = newInvite(shared.url);
   const alice = await joinRoom(invite, "alice", 440);
   const recorder = await Recorder.start(invite, { outDir: dir.path, ffmpeg });
-  cleanups.push(async () => void (await recorder.close()));
+  shared.defer(async () => void (await recorder.close()));
   await waitFor(() => recorder.files.some((f) => f.packets >= 150), 15_000, "3 s of recorded audio");
   const files = await recorder.close();
   assert.equal(files.length, 1);
@@ -58,8 +47,8 @@ test("a tone sent by one participant is recorded by another with the right pitch
 
 test("three participants each hear the other two, and a late joiner is heard and recorded", async () => {
   const dir = tempDir();
-  cleanups.push(() => dir.cleanup());
-  const invite = newInvite(url);
+  shared.defer(() => dir.cleanup());
+  const invite = newInvite(shared.url);
   const a = await joinRoom(invite, "a", 300);
   const b = await joinRoom(invite, "b", 500);
   const c = await joinRoom(invite, "c", 700);
@@ -67,7 +56,7 @@ test("three participants each hear the other two, and a late joiner is heard and
     await waitFor(() => p.heard.length === 2, 10_000, `${p.e2ee.memberInfo(p.peerId)?.name ?? "participant"} hears two others`);
   }
   const recorder = await Recorder.start(invite, { outDir: dir.path, ffmpeg });
-  cleanups.push(async () => void (await recorder.close()));
+  shared.defer(async () => void (await recorder.close()));
   const late = await joinRoom(invite, "late", 900);
   for (const p of [a, b, c]) await waitFor(() => p.heard.includes(late.peerId), 10_000, "everyone hears the late joiner");
   await waitFor(() => recorder.files.length === 4 && recorder.files.every((f) => f.packets >= 100), 15_000, "four files of 2 s");
@@ -85,13 +74,13 @@ test("three participants each hear the other two, and a late joiner is heard and
 });
 
 test("a killed participant is removed and the others get peer-left within 5 s", async () => {
-  const invite = newInvite(url);
+  const invite = newInvite(shared.url);
   const a = await joinRoom(invite, "stayer");
   const log = events(a);
   const cli = runCli(["join", invite, "--json", "--name", "doomed", "--audio", "tone:440", "--headless"], {
     XDG_CONFIG_HOME: tempDir().path,
   });
-  cleanups.push(() => void stopCli(cli));
+  shared.defer(() => void stopCli(cli));
   await waitFor(() => log.some((e) => e.type === "peer-joined" && e.name === "doomed"), 15_000, "the CLI participant to join");
   const killedAt = Date.now();
   cli.kill("SIGKILL");
@@ -102,11 +91,11 @@ test("a killed participant is removed and the others get peer-left within 5 s", 
 
 test("a SIGKILLed recorder leaves files that still decode", async () => {
   const dir = tempDir();
-  cleanups.push(() => dir.cleanup());
-  const invite = newInvite(url);
+  shared.defer(() => dir.cleanup());
+  const invite = newInvite(shared.url);
   await joinRoom(invite, "speaker", 523);
   const rec = runCli(["record", invite, "--out", dir.path, "--json"], { XDG_CONFIG_HOME: tempDir().path });
-  cleanups.push(() => void stopCli(rec));
+  shared.defer(() => void stopCli(rec));
   await rec.waitForLine((l) => l.type === "recording" && Array.isArray(l.files) && (l.files as unknown[]).length > 0, 15_000, "the recorder to open a file");
   const file = () => join(dir.path, readdirSync(dir.path).find((f) => f.endsWith(".ogg"))!);
   await waitFor(() => statSync(file()).size > 20_000, 15_000, "the file to grow past 20 kB (~3 s)");

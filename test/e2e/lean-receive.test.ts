@@ -5,11 +5,12 @@
  * receiver statistics (its RTCP receiver reports) keep counting, and replayed, forged and malformed
  * datagrams sent to its UDP port are dropped and counted while the call goes on.
  */
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import { randomBytes } from "node:crypto";
-import { Relay, Participant, newInvite, resolveFfmpeg, parseAudioSource, type ConclaveEvent, type JoinOptions } from "../../src/index.js";
+import { Participant, newInvite, resolveFfmpeg, parseAudioSource, type ConclaveEvent, type JoinOptions } from "../../src/index.js";
+import { sharedRelay } from "../helpers/relay-fixture.js";
 import { udpTransportOf } from "../../src/media/werift-udp.js";
 import { waitFor } from "../helpers/util.js";
 import { releaseLeakedUdpSockets } from "../helpers/werift-leaks.js";
@@ -17,25 +18,12 @@ import { releaseLeakedUdpSockets } from "../helpers/werift-leaks.js";
 type Stamped = ConclaveEvent & { time: string };
 
 const ffmpeg = resolveFfmpeg().path;
-let relay: Relay;
-let url: string;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-before(async () => {
-  relay = new Relay({ host: "127.0.0.1", port: 0 });
-  url = await relay.start();
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-  await relay.close();
-  releaseLeakedUdpSockets();
-});
+const shared = sharedRelay({}, releaseLeakedUdpSockets);
 
 async function joinRoom(invite: string, name: string, tone: number, options: JoinOptions = {}): Promise<{ p: Participant; events: Stamped[] }> {
   const events: Stamped[] = [];
   const p = await Participant.join(invite, { name, ffmpeg, statsIntervalMs: 0, levels: true, onEvent: (e) => events.push(e), ...options });
-  cleanups.push(() => p.close());
+  shared.defer(() => p.close());
   await p.publish(parseAudioSource(`tone:${tone}`));
   return { p, events };
 }
@@ -56,7 +44,7 @@ function weriftReceived(p: Participant): number {
 }
 
 test("a participant on the lean receive path and one on werift's hear and decrypt each other; werift's receiver reports keep counting", async () => {
-  const invite = newInvite(url);
+  const invite = newInvite(shared.url);
   const lean = await joinRoom(invite, "lean", 440);
   const werift = await joinRoom(invite, "werift", 660, { leanReceive: false });
   await waitFor(() => lean.p.heard.includes(werift.p.peerId) && werift.p.heard.includes(lean.p.peerId), 10_000, "both to hear each other");
@@ -87,7 +75,7 @@ test("a participant on the lean receive path and one on werift's hear and decryp
 });
 
 test("replayed, forged and malformed datagrams sent to a lean receiver's port are dropped and counted; the call goes on", async () => {
-  const invite = newInvite(url);
+  const invite = newInvite(shared.url);
   const target = await joinRoom(invite, "target", 440);
   const other = await joinRoom(invite, "other", 660);
   await waitFor(() => target.p.heard.includes(other.p.peerId), 10_000, "the target to hear the other");
@@ -102,12 +90,12 @@ test("replayed, forged and malformed datagrams sent to a lean receiver's port ar
     if (captured.length < 20 && data.length > 40 && data[0]! >> 6 === 2 && (data[1]! < 192 || data[1]! > 223)) captured.push(Buffer.from(data));
     inner(data, addr);
   };
-  cleanups.push(() => void (transport.onData = inner));
+  shared.defer(() => void (transport.onData = inner));
   await waitFor(() => captured.length >= 20, 5_000, "20 SRTP packets to capture");
   transport.onData = inner;
 
   const attacker = createSocket("udp4");
-  cleanups.push(() => new Promise<void>((r) => attacker.close(() => r())));
+  shared.defer(() => new Promise<void>((r) => attacker.close(() => r())));
   await new Promise<void>((r) => attacker.bind(0, "127.0.0.1", () => r()));
   const send = (b: Buffer): Promise<void> => new Promise((resolve, reject) => attacker.send(b, port, "127.0.0.1", (err) => (err ? reject(err) : resolve())));
   const start = target.p.leanReceiveStats;

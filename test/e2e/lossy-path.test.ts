@@ -2,25 +2,17 @@
  * Bad networks: a listener behind a lossy, jittery path (5% loss; 15% loss with 100 ms jitter) keeps
  * hearing and recording a speaker. Reports what reached the listener.
  */
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Relay, Participant, Recorder, resolveFfmpeg, parseAudioSource } from "../../src/index.js";
+import { Participant, Recorder, resolveFfmpeg, parseAudioSource } from "../../src/index.js";
+import { sharedRelay } from "../helpers/relay-fixture.js";
 import { decodeToPcm, dominantFrequency } from "../../src/media/index.js";
 import { LossyPath } from "../helpers/lossy-path.js";
 import { tempDir, waitFor } from "../helpers/util.js";
 import { newInvite } from "../../src/index.js";
 
 const ffmpeg = resolveFfmpeg().path;
-let relay: Relay;
-let url: string;
-
-before(async () => {
-  relay = new Relay({ host: "127.0.0.1", port: 0 });
-  url = await relay.start();
-});
-after(async () => {
-  await relay.close();
-});
+const shared = sharedRelay();
 
 for (const { loss, jitterMs } of [
   { loss: 0.05, jitterMs: 0 },
@@ -29,11 +21,11 @@ for (const { loss, jitterMs } of [
   test(`audio keeps flowing over a path with ${loss * 100}% loss and ${jitterMs} ms jitter`, async () => {
     // The path is impaired once the call is up: werift's DTLS handshake does not survive reordering,
     // and a lost handshake flight costs a werift retransmit timeout, which makes the join time vary.
-    const path = new LossyPath({ relay: url, loss, jitterMs, seed: 7, impairHandshake: false });
+    const path = new LossyPath({ relay: shared.url, loss, jitterMs, seed: 7, impairHandshake: false });
     const pathUrl = await path.start();
     const dir = tempDir();
-    const invite = newInvite(url);
-    const viaPath = invite.replace(url, pathUrl);
+    const invite = newInvite(shared.url);
+    const viaPath = invite.replace(shared.url, pathUrl);
     const speaker = await Participant.join(invite, { name: "speaker", ffmpeg, statsIntervalMs: 0 });
     const listener = await Participant.join(viaPath, { name: "listener", ffmpeg, statsIntervalMs: 0, timeoutMs: 15_000 });
     const recorder = await Recorder.start(viaPath, { outDir: dir.path, ffmpeg, statsIntervalMs: 0, timeoutMs: 15_000 });

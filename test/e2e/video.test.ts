@@ -3,24 +3,16 @@
  * a recorder that writes WebM, a late subscriber that must see a picture within 1 s, and audio/video
  * sync in the recording checked with a pattern that flashes and beeps together.
  */
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { Relay, Participant, Recorder, newInvite, resolveFfmpeg, parseAudioSource } from "../../src/index.js";
+import { Participant, Recorder, newInvite, resolveFfmpeg, parseAudioSource } from "../../src/index.js";
+import { sharedRelay } from "../helpers/relay-fixture.js";
 import { parseVideoSource, decodeToPcm } from "../../src/media/index.js";
 import { tempDir, waitFor } from "../helpers/util.js";
 
 const ffmpeg = resolveFfmpeg().path;
-let relay: Relay;
-let url: string;
-
-before(async () => {
-  relay = new Relay({ host: "127.0.0.1", port: 0 });
-  url = await relay.start();
-});
-after(async () => {
-  await relay.close();
-});
+const shared = sharedRelay();
 
 function ffmpegInfo(file: string): Promise<string> {
   return new Promise((resolve) => {
@@ -47,7 +39,7 @@ function brightness(file: string, fps: number): Promise<number[]> {
 
 test("a testsrc publisher is recorded to WebM with its resolution and frame rate; a late subscriber sees a picture within 1 s", async () => {
   const dir = tempDir();
-  const invite = newInvite(url);
+  const invite = newInvite(shared.url);
   const publisher = await Participant.join(invite, { name: "cam", ffmpeg, video: true, statsIntervalMs: 0 });
   const recorder = await Recorder.start(invite, { outDir: dir.path, ffmpeg, statsIntervalMs: 0 });
   let late: Participant | undefined;
@@ -88,7 +80,7 @@ test("a testsrc publisher is recorded to WebM with its resolution and frame rate
 
 test("audio and video of one sender stay in sync within 100 ms in the recording (flash and beep)", async () => {
   const dir = tempDir();
-  const invite = newInvite(url);
+  const invite = newInvite(shared.url);
   const publisher = await Participant.join(invite, { name: "sync", ffmpeg, video: true, statsIntervalMs: 0 });
   const recorder = await Recorder.start(invite, { outDir: dir.path, ffmpeg, statsIntervalMs: 0 });
   try {
