@@ -9,7 +9,7 @@
  */
 import type { Socket } from "node:dgram";
 import { RtpHeader, type RTCDtlsTransport } from "werift";
-import { native, socketFd, NATIVE_EAGAIN, NATIVE_MAX_SEAL_PAYLOAD, type NativeGcmContext, type NativeSendPath, type NativeTarget } from "../media/native.js";
+import { native, socketFd, NATIVE_MAX_SEAL_PAYLOAD, type NativeGcmContext, type NativeSendPath, type NativeTarget } from "../media/native.js";
 import { RolloverCounter, SrtpGcmProtector, RTP_HEADER_BYTES, GCM_TAG_BYTES, type KeystreamAhead } from "./srtp-protect.js";
 import { SRTP_AEAD_AES_128_GCM, udpTransportOf, type WeriftUdpTransport } from "../media/werift-udp.js";
 
@@ -128,8 +128,9 @@ export class SrtpOutput {
           this.bytesSent += sent;
           return true;
         }
-        // A full socket buffer (−EAGAIN) or another error: the queued JavaScript send below.
-        if (sent !== -NATIVE_EAGAIN) this.nativeFallbacks++;
+        // A full socket buffer (−EAGAIN: dgram queues it until the socket is writable) or another
+        // error: the JavaScript send below.
+        this.nativeFallbacks++;
       }
       packet = Buffer.allocUnsafe(RTP_HEADER_BYTES + payload.length + GCM_TAG_BYTES);
       this.native!.seal(this.nativeContext, byte1, seq, timestamp, ssrc, index, payload, packet);
