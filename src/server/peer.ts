@@ -110,6 +110,11 @@ export interface RelayPeerOptions {
   nativeSend?: boolean;
 }
 
+/** The part of werift's receiver-side StreamStatistics the lean upload path feeds. */
+interface WeriftStreamStatistics {
+  add(packet: { header: { sequenceNumber: number; timestamp: number; serializeSize: number }; payload: { length: number } }): void;
+}
+
 /** Slot key: one m-line per publisher and kind. */
 const slotKey = (publisherId: string, kind: MediaKind): string => (kind === "video" ? `v:${publisherId}` : publisherId);
 
@@ -290,9 +295,22 @@ export class RelayPeer {
    */
   private takeOverUpload(ssrc: number): void {
     this.uploadInputTried = true;
-    this.uploadInput = SrtpInput.attach(this.upload.receiver.dtlsTransport ?? this.pc.dtlsTransports[0], ssrc, (marker, seq, timestamp, payload) =>
-      this.hooks.upload(this, "audio", marker, seq, timestamp, payload),
-    );
+    // werift's receiver statistics of the upload keep counting what arrives (its RTCP receiver
+    // reports tell the publisher about loss on its uplink, RFC 3550 §6.4.2); without this they
+    // would freeze at the packet before the take-over.
+    const stats = (this.upload.receiver as unknown as { remoteStreams?: Record<number, WeriftStreamStatistics | undefined> }).remoteStreams?.[ssrc];
+    const feed = typeof stats?.add === "function" ? stats : undefined;
+    // One reusable view of the packet: werift's statistics read these four fields only.
+    const view = { header: { sequenceNumber: 0, timestamp: 0, serializeSize: 12 }, payload: { length: 0 } };
+    this.uploadInput = SrtpInput.attach(this.upload.receiver.dtlsTransport ?? this.pc.dtlsTransports[0], ssrc, (marker, seq, timestamp, payload) => {
+      if (feed) {
+        view.header.sequenceNumber = seq;
+        view.header.timestamp = timestamp;
+        view.payload.length = payload.length;
+        feed.add(view);
+      }
+      this.hooks.upload(this, "audio", marker, seq, timestamp, payload);
+    });
     this.log.debug("audio upload receive path", { peer: this.id, path: this.uploadInput ? "lean" : "werift" });
   }
 

@@ -65,3 +65,25 @@ for (const { loss, jitterMs } of [
     }
   });
 }
+
+test("a speaker behind a lossy path learns its upload loss from the relay's receiver reports", async () => {
+  // The relay takes the speaker's audio upload over from werift (its lean receive path); the RTCP
+  // receiver reports werift still sends for that upload must keep counting what arrives.
+  const path = new LossyPath({ relay: shared.url, loss: 0.1, jitterMs: 0, seed: 11, impairHandshake: false });
+  const pathUrl = await path.start();
+  const invite = newInvite(shared.url);
+  const speaker = await Participant.join(invite.replace(shared.url, pathUrl), { name: "speaker", ffmpeg, statsIntervalMs: 0, timeoutMs: 15_000 });
+  const listener = await Participant.join(invite, { name: "listener", ffmpeg, statsIntervalMs: 0 });
+  try {
+    await speaker.publish(parseAudioSource("tone:440"));
+    await waitFor(() => listener.heard.length === 1, 10_000, "the listener hears the speaker");
+    path.impair();
+    const sender = (speaker as unknown as { upload: { sender: { remotePacketsLost?: number } } }).upload.sender;
+    await waitFor(() => (sender.remotePacketsLost ?? 0) > 0, 10_000, "a receiver report from the relay that counts lost upload packets");
+    assert.ok(path.stats.dropped > 0);
+  } finally {
+    await listener.close();
+    await speaker.close();
+    await path.close();
+  }
+});
