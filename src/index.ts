@@ -37,6 +37,7 @@ export {
   formatReport,
   type BotFleetOptions,
   type BotSnapshot,
+  type BotVideoSnapshot,
   type BotsSummary,
   type Distribution,
   type LoadtestOptions,

@@ -145,17 +145,8 @@ export interface BotFleetEvents {
   closed: [];
 }
 
-interface VideoRecord {
-  peerId: string;
-  frames: number;
-  keyframes: number;
-  fps: number;
-  width: number;
-  height: number;
-  packetsReceived: number;
-  packetsLost: number;
-  framesAssembled: number;
-  framesDropped: number;
+/** A bot's running record of one video stream: the snapshot's counts plus what the bitrate needs. */
+interface VideoRecord extends Omit<BotVideoSnapshot, "firstFrameMs" | "bitrateKbps"> {
   firstBytes: number;
   firstAt: number;
   bytesReceived: number;

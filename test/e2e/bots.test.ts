@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Participant, newInvite, resolveFfmpeg, type ConclaveEvent } from "../../src/index.js";
+import { Participant, newInvite, resolveFfmpeg, type BotVideoSnapshot, type ConclaveEvent } from "../../src/index.js";
 import { sharedRelay } from "../helpers/relay-fixture.js";
 import { BotFleet } from "../../src/client/bots.js";
 import { liveFfmpegCount } from "../../src/media/index.js";
@@ -125,18 +125,8 @@ test("conclave bots --workers 2 runs the bots in two processes and summarises th
   await observer.close();
 });
 
-interface VideoStream {
-  peerId: string;
-  frames: number;
-  keyframes: number;
-  fps: number;
-  width: number;
-  height: number;
-  firstFrameMs: number | null;
-  packetsLost: number;
-  framesAssembled: number;
-  framesDropped: number;
-}
+/** What a bot report says about one video stream (the library's snapshot, as JSON). */
+type VideoStream = BotVideoSnapshot;
 
 test("conclave bots --video: publishers share one VP8 encoder, every bot decrypts every video publisher at the sent size", async () => {
   const run = runCli([
