@@ -19,15 +19,10 @@
  * to the new socket.
  */
 import type { RTCDtlsTransport, RTCRtpTransceiver } from "werift";
-import { SrtpReceiver, weriftSrtpState, weriftStreamStart, type SrtpReceiveCounters } from "../media/srtp-receive.js";
+import { SrtpReceiver, weriftSrtpState, weriftStatsFeed, weriftStreamStart, type SrtpReceiveCounters } from "../media/srtp-receive.js";
 
 /** What the participant's audio handler takes of one packet. */
 export type LeanAudioSink = (sequenceNumber: number, timestamp: number, payload: Buffer) => void;
-
-/** The part of werift's StreamStatistics (receiver side) this path feeds. */
-interface WeriftStreamStatistics {
-  add(packet: { header: { sequenceNumber: number; timestamp: number; serializeSize: number }; payload: { length: number } }): void;
-}
 
 /** How long to wait before trying again on a transport where the lean path could not attach. */
 const RETRY_MS = 1000;
@@ -64,20 +59,11 @@ export class LeanAudioReceive {
     if (this.receiver.has(ssrc)) return true;
     const start = weriftStreamStart(dtls, ssrc);
     const follow = weriftSrtpState(dtls, ssrc);
-    const stats = (transceiver.receiver as unknown as { remoteStreams?: Record<number, WeriftStreamStatistics | undefined> }).remoteStreams?.[ssrc];
-    const feed = typeof stats?.add === "function" ? stats : undefined;
-    // One reusable view of the packet for werift's statistics (it reads these four fields only).
-    const view = { header: { sequenceNumber: 0, timestamp: 0, serializeSize: 0 }, payload: { length: 0 } };
+    const feed = weriftStatsFeed(transceiver.receiver, ssrc);
     this.receiver.add(
       ssrc,
       (_marker, seq, timestamp, payload, headerBytes) => {
-        if (feed) {
-          view.header.sequenceNumber = seq;
-          view.header.timestamp = timestamp;
-          view.header.serializeSize = headerBytes;
-          view.payload.length = payload.length;
-          feed.add(view);
-        }
+        feed?.(seq, timestamp, headerBytes, payload.length);
         deliver(seq, timestamp, payload);
       },
       { ...(start ? { start } : {}), ...(follow ? { follow } : {}), payloadType },

@@ -28,6 +28,7 @@ import type { Logger } from "../log.js";
 import { GenericDownlink, LeanDownlink, type Downlink } from "./downlink.js";
 import { SrtpOutput } from "./srtp-output.js";
 import { SrtpInput } from "./srtp-input.js";
+import { weriftStatsFeed } from "../media/srtp-receive.js";
 import { StreamSequencer } from "./srtp-protect.js";
 import { OfferQueue } from "./offer-queue.js";
 import { UploadCounter } from "./upload-counter.js";
@@ -108,11 +109,6 @@ export interface RelayPeerOptions {
   leanUploads?: boolean;
   /** Lean mode: send through the native module when it is built (SrtpOutput). Default true. */
   nativeSend?: boolean;
-}
-
-/** The part of werift's receiver-side StreamStatistics the lean upload path feeds. */
-interface WeriftStreamStatistics {
-  add(packet: { header: { sequenceNumber: number; timestamp: number; serializeSize: number }; payload: { length: number } }): void;
 }
 
 /** Slot key: one m-line per publisher and kind. */
@@ -295,20 +291,11 @@ export class RelayPeer {
    */
   private takeOverUpload(ssrc: number): void {
     this.uploadInputTried = true;
-    // werift's receiver statistics of the upload keep counting what arrives (its RTCP receiver
-    // reports tell the publisher about loss on its uplink, RFC 3550 §6.4.2); without this they
-    // would freeze at the packet before the take-over.
-    const stats = (this.upload.receiver as unknown as { remoteStreams?: Record<number, WeriftStreamStatistics | undefined> }).remoteStreams?.[ssrc];
-    const feed = typeof stats?.add === "function" ? stats : undefined;
-    // One reusable view of the packet: werift's statistics read these four fields only.
-    const view = { header: { sequenceNumber: 0, timestamp: 0, serializeSize: 12 }, payload: { length: 0 } };
-    this.uploadInput = SrtpInput.attach(this.upload.receiver.dtlsTransport ?? this.pc.dtlsTransports[0], ssrc, (marker, seq, timestamp, payload) => {
-      if (feed) {
-        view.header.sequenceNumber = seq;
-        view.header.timestamp = timestamp;
-        view.payload.length = payload.length;
-        feed.add(view);
-      }
+    // werift's receive statistics of the upload keep counting what arrives: its receiver reports
+    // tell the publisher about loss on its uplink.
+    const feed = weriftStatsFeed(this.upload.receiver, ssrc);
+    this.uploadInput = SrtpInput.attach(this.upload.receiver.dtlsTransport ?? this.pc.dtlsTransports[0], ssrc, (marker, seq, timestamp, payload, headerBytes) => {
+      feed?.(seq, timestamp, headerBytes, payload.length);
       this.hooks.upload(this, "audio", marker, seq, timestamp, payload);
     });
     this.log.debug("audio upload receive path", { peer: this.id, path: this.uploadInput ? "lean" : "werift" });

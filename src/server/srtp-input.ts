@@ -18,7 +18,7 @@
  * the forwarder.
  */
 import type { RTCDtlsTransport } from "werift";
-import { SrtpReceiver, weriftSrtpState, weriftStreamStart, type SrtpStreamStart } from "../media/srtp-receive.js";
+import { SrtpReceiver, weriftSrtpState, weriftStreamStart, type SrtpPacketSink, type SrtpStreamStart } from "../media/srtp-receive.js";
 import { isLoneReport } from "./rtcp-filter.js";
 
 /** RFC 7714 §8: authentication tag length (of SRTCP too, for the report filter). */
@@ -26,8 +26,8 @@ const TAG_BYTES = 16;
 
 export { SrtpReceiveIndex, REPLAY_WINDOW } from "../media/srtp-receive.js";
 
-/** What the forwarder gets of one decrypted upload packet. */
-export type UploadPacketSink = (marker: boolean, sequenceNumber: number, timestamp: number, payload: Buffer) => void;
+/** What the forwarder gets of one decrypted upload packet (with its RTP header's length). */
+export type UploadPacketSink = SrtpPacketSink;
 
 export class SrtpInput {
   private constructor(private readonly receiver: SrtpReceiver) {}
