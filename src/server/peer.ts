@@ -167,8 +167,8 @@ export class RelayPeer {
   private dtlsEndTimer: NodeJS.Timeout | undefined;
   /** Native send counts of outputs this peer had before its current one. */
   private readonly nativeBefore = { sent: 0, fallbacks: 0 };
-  /** DTLS transports whose incoming RTCP we read (NACK, FIR); see watchFeedback. */
-  private readonly feedbackTransports = new WeakSet<RTCDtlsTransport>();
+  /** DTLS transports we watch: their incoming RTCP (NACK, FIR) and their end; see watchTransports. */
+  private readonly watchedTransports = new WeakSet<RTCDtlsTransport>();
   /** Last FIR sequence number per downlink SSRC: a repeated FIR is not a new request (RFC 5104 §4.3.1.2). */
   private readonly firSeq = new Map<number, number>();
   closed = false;
@@ -222,7 +222,7 @@ export class RelayPeer {
       if (state === "connected" || state === "failed" || state === "closed") this.releaseConnectHold?.();
       if (state === "connected") {
         this.connected = true;
-        this.watchFeedback();
+        this.watchTransports();
         this.refreshDownlinks();
         this.watchPeerReady();
       } else if (state === "failed" || state === "closed") {
@@ -483,11 +483,12 @@ export class RelayPeer {
    * Read the participant's RTCP feedback on our downlinks. PLI reaches us through werift's sender
    * (addPublisher); FIR and NACK are read here, on the transport: werift routes a FIR by its
    * sender SSRC, which is not ours, and on the lean path werift's sender has no packets to resend.
+   * Also notice when a transport's DTLS session ends (dtlsEnded).
    */
-  private watchFeedback(): void {
+  private watchTransports(): void {
     for (const dtls of this.pc.dtlsTransports) {
-      if (this.feedbackTransports.has(dtls)) continue;
-      this.feedbackTransports.add(dtls);
+      if (this.watchedTransports.has(dtls)) continue;
+      this.watchedTransports.add(dtls);
       dtls.onRtcp.subscribe((rtcp) => this.handleFeedback(rtcp));
       dtls.onStateChange.subscribe((state) => {
         if (state === "closed" || state === "failed") this.dtlsEnded(state);
