@@ -7,6 +7,11 @@
  *
  * The peer does not own the signalling socket: it hands messages for the participant to `signal`
  * and the media engine (./media-engine.ts) routes them, in this thread or through the main thread.
+ *
+ * RTCP (lean mode): every 2–3 s one compound packet to the participant with a sender report per
+ * lean downlink and, once the lean path has the audio upload, the relay's own receiver report on it
+ * (sendReports), fed by both receive paths; werift's receiver-report loop for that upload is paused.
+ * werift keeps its loops wherever the lean path is not in use (video uploads, generic mode).
  */
 import { randomInt } from "node:crypto";
 import {
@@ -18,6 +23,7 @@ import {
   type RTCDtlsTransport,
   type RTCRtpTransceiver,
   type RtcpPacket,
+  type RtcpRrPacket,
   type RtpPacket,
 } from "werift";
 import type { MediaKind } from "./downlink.js";
@@ -28,7 +34,8 @@ import type { Logger } from "../log.js";
 import { GenericDownlink, LeanDownlink, type Downlink } from "./downlink.js";
 import { SrtpOutput } from "./srtp-output.js";
 import { SrtpInput } from "./srtp-input.js";
-import { weriftStatsFeed } from "../media/srtp-receive.js";
+import { ReceptionStats } from "../media/reception-stats.js";
+import { pauseWeriftReportsAfterPacket, receiverReports, reportBlock } from "../media/werift-reports.js";
 import { StreamSequencer } from "./srtp-protect.js";
 import { OfferQueue } from "./offer-queue.js";
 import { UploadCounter } from "./upload-counter.js";
@@ -83,7 +90,7 @@ const RENEGOTIATION_DELAY_MAX_MS = 250;
 const SR_INTERVAL_MS = 2000;
 /** How long a peer whose DTLS session ended may take to say it is leaving before it counts as failed. */
 const DTLS_END_GRACE_MS = 1000;
-/** Reports per compound SRTCP packet: 16 × 28 bytes stays well inside one MTU. */
+/** Sender reports per compound SRTCP packet: 16 × 28 bytes (and one 32-byte RR) stay well inside one MTU. */
 const SR_PER_PACKET = 16;
 
 export interface RelayPeerOptions {
@@ -161,6 +168,12 @@ export class RelayPeer {
   private readonly seenTracks = new WeakSet<object>();
   /** The lean receive path of the audio upload, once it has taken over (lean mode). */
   private uploadInput: SrtpInput | undefined;
+  /**
+   * Reception statistics of the audio upload once the lean path has it (fed by both paths): the
+   * relay's receiver reports about it go in its RTCP compound (sendReports) instead of werift's.
+   */
+  private uploadStats: ReceptionStats | undefined;
+  private uploadSsrc = 0;
   private uploadInputTried = false;
   private readonly leanUploads: boolean;
   private readonly nativeSend: boolean;
@@ -207,6 +220,14 @@ export class RelayPeer {
       track.onReceiveRtp.subscribe((rtp) => {
         this.hooks.rtp(this, rtp, "audio");
         if (this.leanUploads && !this.uploadInputTried) this.takeOverUpload(rtp.header.ssrc);
+        // The lean path's stream, through werift: its first packet, one werift had in hand at the
+        // take-over, or all of them once the selected pair moved to another socket. Still ours to
+        // report; werift restarts its report loop after such a packet, so pause it again.
+        const stats = this.uploadStats;
+        if (stats && rtp.header.ssrc === this.uploadSsrc) {
+          stats.add(rtp.header.sequenceNumber, rtp.header.timestamp, performance.now());
+          pauseWeriftReportsAfterPacket(this.upload.receiver);
+        }
       });
     });
     this.uploadVideo?.onTrack.subscribe((track) => {
@@ -291,13 +312,20 @@ export class RelayPeer {
    */
   private takeOverUpload(ssrc: number): void {
     this.uploadInputTried = true;
-    // werift's receive statistics of the upload keep counting what arrives: its receiver reports
-    // tell the publisher about loss on its uplink.
-    const feed = weriftStatsFeed(this.upload.receiver, ssrc);
-    this.uploadInput = SrtpInput.attach(this.upload.receiver.dtlsTransport ?? this.pc.dtlsTransports[0], ssrc, (marker, seq, timestamp, payload, headerBytes) => {
-      feed?.(seq, timestamp, headerBytes, payload.length);
+    const receiver = this.upload.receiver;
+    const stats = new ReceptionStats(this.upload.codecs[0]?.clockRate ?? 48000);
+    this.uploadInput = SrtpInput.attach(receiver.dtlsTransport ?? this.pc.dtlsTransports[0], ssrc, (marker, seq, timestamp, payload) => {
+      stats.add(seq, timestamp, performance.now());
       this.hooks.upload(this, "audio", marker, seq, timestamp, payload);
     });
+    if (this.uploadInput) {
+      // From now on the relay reports on this upload itself (RFC 3550 §6.4.2: loss and jitter tell the
+      // publisher about its uplink), in the compound it sends anyway; werift's per-receiver report
+      // loop, which would report from statistics it no longer gets, stops after this packet.
+      this.uploadStats = stats;
+      this.uploadSsrc = ssrc;
+      pauseWeriftReportsAfterPacket(receiver);
+    }
     this.log.debug("audio upload receive path", { peer: this.id, path: this.uploadInput ? "lean" : "werift" });
   }
 
@@ -464,19 +492,48 @@ export class RelayPeer {
     this.hooks.downlinksChanged(this);
   }
 
+  /**
+   * Every 2–3 s: an RTCP sender report (RFC 3550 §6.4.1) for each lean downlink that sent since the
+   * last, and a receiver report (§6.4.2) on the audio upload when the lean path has it, all in one
+   * compound SRTCP packet (more only past SR_PER_PACKET downlinks). The report block about the upload
+   * rides in an RR packet after the SRs (§6.1 lets further report packets follow the first) rather
+   * than in the first SR: werift hands an SR's report blocks to no one (it routes an SR to the
+   * receiver of its sender SSRC only), while an RR's reach the sender each block names, where the
+   * publisher reads its upload loss (`remotePacketsLost`, `remoteFractionLost`).
+   */
   private sendReports(): void {
-    const output = this.output;
-    if (!output || this.closed || !this.connected) return;
+    if (this.closed || !this.connected) return;
     const now = Date.now();
-    const reports = [];
+    const reports: RtcpPacket[] = [];
     for (const d of this.active) {
       if (!(d instanceof LeanDownlink)) continue;
       const sr = d.senderReport(now);
       if (sr) reports.push(sr);
     }
-    for (let i = 0; i < reports.length; i += SR_PER_PACKET) {
-      output.dtls.sendRtcp(reports.slice(i, i + SR_PER_PACKET)).catch(() => {});
+    const rr = this.uploadReceiverReport(now);
+    const dtls = this.output?.dtls ?? this.upload.receiver.dtlsTransport;
+    if (!dtls) return;
+    if (reports.length === 0) {
+      if (rr) dtls.sendRtcp([rr]).catch(() => {});
+      return;
     }
+    for (let i = 0; i < reports.length; i += SR_PER_PACKET) {
+      const compound = reports.slice(i, i + SR_PER_PACKET);
+      if (i === 0 && rr) compound.push(rr);
+      dtls.sendRtcp(compound).catch(() => {});
+    }
+  }
+
+  /**
+   * The relay's receiver report on the participant's audio upload, when the lean path has it and
+   * packets arrived since the last one (§6.4: blocks are for sources heard since the last report).
+   * Sender SSRC: the one werift's receiver of the upload reported from.
+   */
+  private uploadReceiverReport(nowMs: number): RtcpRrPacket | undefined {
+    const stats = this.uploadStats;
+    if (!stats?.heardSinceReport) return undefined;
+    const receiver = this.upload.receiver;
+    return receiverReports(receiver.rtcpSsrc, [reportBlock(this.uploadSsrc, stats, receiver, nowMs)])[0];
   }
 
   /**
