@@ -588,7 +588,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private handleRtp(transceiver: RTCRtpTransceiver, rtp: RtpPacket): void {
     if (transceiver.mid === null || !this.midToPeer.has(transceiver.mid)) return;
     if (this.lean && !this.closing) {
-      this.lean.take(transceiver, rtp.header.ssrc, rtp.header.payloadType, (seq, timestamp, payload) => this.receiveAudio(transceiver, seq, timestamp, payload));
+      const h = rtp.header;
+      this.lean.take(transceiver, h.ssrc, h.payloadType, h.sequenceNumber, h.timestamp, (seq, timestamp, payload) => this.receiveAudio(transceiver, seq, timestamp, payload));
     }
     this.receiveAudio(transceiver, rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload);
   }

@@ -1,11 +1,13 @@
 /**
  * Receiver and sender reports the relay has no use for, recognised without decrypting them.
  *
- * Every participant's werift receiver sends an RTCP receiver report about once a second for each
- * stream it receives, so a room of N sends the relay about N×(N−1) reports a second. The relay does
- * not use them: link quality comes from the participants' own receive statistics and the
- * signalling round trip, and the relay writes its own sender reports (./peer.ts). Decrypting and
- * parsing each one through werift's SRTCP path cost about a sixth of the relay's CPU in a room of 10.
+ * Every participant sends receiver reports about what it receives: one compound report every
+ * 0.75–2.25 s from its lean audio path (src/client/lean-receive.ts), and werift's one per stream
+ * about once a second for anything else (video, `leanReceive: false`: then a room of N sends the
+ * relay about N×(N−1) a second). The relay does not use them: link quality comes from the
+ * participants' own receive statistics and the signalling round trip, and the relay writes its own
+ * sender and receiver reports (./peer.ts). Decrypting and parsing werift's per-stream reports
+ * through its SRTCP path cost about a sixth of the relay's CPU in a room of 10.
  *
  * SRTCP leaves the first 8 bytes of the compound packet in the clear (RFC 3711 §3.4; RFC 7714 §9):
  * the first packet's type and length. A datagram whose first packet is an SR (200) or RR (201) and

@@ -1,9 +1,11 @@
 /**
  * RTCP receiver reports (RFC 3550 §6.4.2) on the lean paths, over 127.0.0.1 with the real relay and
  * real werift participants (synthetic frames, no ffmpeg):
- * the relay reports on a publisher's audio upload itself, in an RR packet alone when the publisher
- * has no downlink, and after the sender reports of the compound it sends anyway when it has;
- * werift's own report loop for that upload is stopped.
+ * - the relay reports on a publisher's audio upload itself, in an RR packet alone when the
+ *   publisher has no downlink, and after the sender reports of the compound it sends anyway when it
+ *   has; werift's own report loop for that upload is stopped;
+ * - a participant sends one compound RR with a block for every stream on its lean receive path
+ *   instead of werift's one RR datagram per stream.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -62,6 +64,21 @@ function receivedCompounds(p: Participant): { compounds: { at: number; packets: 
   return { compounds, stop: () => subs.forEach((s) => s.unSubscribe()) };
 }
 
+/** The RTCP compound packets `p` sends (each sendRtcp call is one SRTCP datagram). */
+function sentCompounds(p: Participant): { compounds: RtcpPacket[][]; stop(): void } {
+  const compounds: RtcpPacket[][] = [];
+  const restore: (() => void)[] = [];
+  for (const dtls of pcOf(p).dtlsTransports) {
+    const original = dtls.sendRtcp;
+    dtls.sendRtcp = (packets: RtcpPacket[]) => {
+      compounds.push(packets);
+      return original.call(dtls, packets);
+    };
+    restore.push(() => void (dtls.sendRtcp = original));
+  }
+  return { compounds, stop: () => restore.forEach((r) => r()) };
+}
+
 function blocksAbout(packets: RtcpPacket[], ssrc: number): RtcpReceiverInfo[] {
   return packets.flatMap((x) => (x.type === RR || x.type === SR ? (x as { reports: RtcpReceiverInfo[] }).reports : [])).filter((r) => r.ssrc === ssrc);
 }
@@ -118,4 +135,52 @@ test("the relay reports on a publisher's audio upload in its own RTCP compound; 
   const last = blocks[blocks.length - 1]!;
   assert.ok(last.lsr > 0 && last.dlsr > 0, `LSR ${last.lsr}, DLSR ${last.dlsr}`);
   assert.ok(sender.rtt !== undefined && sender.rtt >= 0 && sender.rtt < 1, `round trip ${sender.rtt} s`);
+});
+
+test("a participant sends one compound receiver report for all its lean audio streams instead of one per stream", async () => {
+  const invite = newInvite(shared.url);
+  const a = await join(invite, "a");
+  const b = await join(invite, "b");
+  const c = await join(invite, "c");
+  const stop = talk([a, b, c]);
+  shared.defer(stop);
+  await waitFor(() => c.heard.includes(a.peerId) && c.heard.includes(b.peerId), 10_000, "c to hear a and b");
+  await waitFor(() => c.leanReceiveStats.packets > 20, 5_000, "audio on c's lean path");
+  // The SSRCs c receives a's and b's audio on (its lean streams).
+  const streams = pcOf(c)
+    .getTransceivers()
+    .filter((t) => t.kind === "audio" && t !== uploadOf(c))
+    .flatMap((t) => t.receiver.tracks.map((track) => ({ receiver: t.receiver, ssrc: track.ssrc })))
+    .filter((s): s is { receiver: RTCRtpTransceiver["receiver"]; ssrc: number } => s.ssrc !== undefined);
+  assert.equal(streams.length, 2);
+
+  const tx = sentCompounds(c);
+  shared.defer(tx.stop);
+  const withRr = (): RtcpPacket[][] => tx.compounds.filter((x) => x.some((p) => p.type === RR));
+  const started = Date.now();
+  await waitFor(() => withRr().length >= 3, 10_000, "three receiver reports from c");
+  const elapsed = Date.now() - started;
+  tx.stop();
+
+  const reports = withRr();
+  // werift's loops would send one RR per stream every 0.5–1.5 s: at least 2 per 1.5 s.
+  assert.ok(reports.length <= Math.ceil(elapsed / 700) + 1, `${reports.length} RR datagrams in ${elapsed} ms`);
+  const highest = new Map<number, number>();
+  for (const compound of reports) {
+    const rrs = compound.filter((p) => p.type === RR);
+    assert.equal(rrs.length, 1, "one RR packet (fewer than 32 blocks)");
+    const blocks = (rrs[0] as unknown as { reports: RtcpReceiverInfo[] }).reports;
+    assert.deepEqual(blocks.map((x) => x.ssrc).sort(), streams.map((s) => s.ssrc).sort(), "a block for each lean stream");
+    for (const block of blocks) {
+      assert.equal(block.packetsLost, 0, "no loss on loopback");
+      assert.equal(block.fractionLost, 0);
+      const before = highest.get(block.ssrc);
+      if (before !== undefined) assert.ok(block.highestSequence > before, "the extended highest sequence number advances");
+      highest.set(block.ssrc, block.highestSequence);
+      // LSR: the relay's sender reports on the downlink reach c's werift receiver.
+      assert.ok(block.lsr >= 0 && block.dlsr >= 0);
+    }
+  }
+  // werift's report loops of the lean streams are paused.
+  for (const s of streams) assert.equal(s.receiver.rtcpRunning, false, "werift's loop of a lean stream");
 });
