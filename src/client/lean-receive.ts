@@ -16,8 +16,8 @@
  * - werift's SRTP rollover state of the stream follows, so werift can take the stream back.
  * Audio has no NACK in werift (it generates NACKs for video only), so nothing is lost there.
  *
- * Everything else — video, RTCP, an SSRC not taken over, a session that is not AEAD_AES_128_GCM,
- * a socket that is not UDP — stays with werift, reports included. If the selected candidate pair
+ * Everything else — video, incoming RTCP, an SSRC not taken over, a session that is not
+ * AEAD_AES_128_GCM, a socket that is not UDP — stays with werift, reports on it included. If the selected candidate pair
  * moves to another socket, the streams' packets reach werift again (and are still counted and
  * reported here), and the next one through werift moves this path to the new socket. A stream
  * given back to werift (release: its member left, or werift routes its SSRC to another m-line) is
@@ -37,7 +37,7 @@ const RETRY_MS = 1000;
 /**
  * Receiver reports go out every REPORT_INTERVAL_MS × [0.5, 1.5] (RFC 3550 §6.3.1 randomisation),
  * 0.75–2.25 s: about as often as werift's loops (0.5–1.5 s), and far below §6.2's 5 % of the
- * session bandwidth (one ~100-byte compound against 50 packets a second per stream).
+ * session bandwidth (24 bytes a stream per report against 50 packets a second per stream).
  */
 const REPORT_INTERVAL_MS = 1500;
 
