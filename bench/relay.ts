@@ -74,7 +74,9 @@ export class Child {
   constructor(role: string, script = SELF) {
     const extra = role === "relay" ? process.env.BENCH_RELAY_NODE_ARGS : process.env.BENCH_BOTS_NODE_ARGS;
     const execArgv = extra ? extra.split(" ") : [];
-    this.proc = fork(script, [role], { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced", execArgv });
+    // BENCH_CHILD_STDOUT=1 shows what the children print (with node flags such as --trace-gc); stdout is the bench's JSON otherwise.
+    const stdout = process.env.BENCH_CHILD_STDOUT === "1" ? "inherit" : "ignore";
+    this.proc = fork(script, [role], { stdio: ["ignore", stdout, "inherit", "ipc"], serialization: "advanced", execArgv });
     this.proc.on("message", (m: Reply) => {
       const w = this.waiting.get(m.id);
       if (!w) return;

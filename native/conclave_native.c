@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -28,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
 
 #define RTP_HEADER_BYTES 12
 #define GCM_TAG_BYTES 16
@@ -473,6 +476,288 @@ static napi_value aead_open_with_js(napi_env env, napi_callback_info info) {
   return value;
 }
 
+
+/*
+ * Batched receive on a UDP socket werift opened (src/media/udp-batch.ts).
+ *
+ * Node's dgram delivers one 'message' event per datagram: a 64 KiB allocation trimmed to size, a
+ * Buffer, an address object built property by property, a callback scope and a microtask checkpoint
+ * each time. At a few hundred datagrams a second per socket that is most of the relay's receive
+ * cost. Here a libuv poll watcher on a duplicate of the socket's descriptor (dgram's own watcher
+ * stops reading: the caller calls recvStop on the handle) reads every queued datagram with one
+ * recvmmsg(2) into a receive area JavaScript owns, writes each datagram's offset, length and sender
+ * into a metadata array, and makes one callback for the batch.
+ *
+ * The duplicate descriptor is separate in libuv's and epoll's books, so dgram's watcher (still used
+ * for sends that would block) and this one never collide. It is closed with the watcher: when the
+ * caller stops it, when the external is collected, or when the environment (a worker) ends.
+ */
+#define RECV_SLOT_BYTES 2048
+#define RECV_META_WORDS 8
+#define RECV_MAX_SLOTS 64
+/* Rounds of recvmmsg per readiness event: bounded, so one flooded socket cannot hold the loop. */
+#define RECV_MAX_ROUNDS 4
+
+static const napi_type_tag POLLER_TAG = {0x636f6e636c617665ULL, 0x706f6c6c65723031ULL};
+
+typedef struct poller {
+  uv_poll_t poll;
+  int fd;
+  napi_env env;
+  napi_ref callback;
+  napi_ref area_ref;
+  napi_ref meta_ref;
+  napi_async_context async;
+  napi_async_cleanup_hook_handle cleanup;
+  uint8_t *area;
+  uint32_t *meta;
+  uint32_t slots;
+  /* Stopped: no more callbacks; the watcher is closing or closed. */
+  bool stopped;
+  /* The external was collected (the struct is freed once the watcher has closed too). */
+  bool collected;
+  bool closed;
+  double truncated;
+  struct mmsghdr msgs[RECV_MAX_SLOTS];
+  struct iovec iov[RECV_MAX_SLOTS];
+  struct sockaddr_storage from[RECV_MAX_SLOTS];
+} poller;
+
+static void poller_closed(uv_handle_t *handle) {
+  poller *p = (poller *)handle->data;
+  if (p->fd >= 0) close(p->fd);
+  p->fd = -1;
+  p->closed = true;
+  if (p->cleanup) {
+    napi_remove_async_cleanup_hook(p->cleanup);
+    p->cleanup = NULL;
+  }
+  if (p->collected) free(p);
+}
+
+/* Stops callbacks and releases the JavaScript references; the watcher closes asynchronously. */
+static void poller_stop(poller *p, bool release_refs) {
+  if (p->stopped) return;
+  p->stopped = true;
+  uv_poll_stop(&p->poll);
+  if (release_refs) {
+    napi_delete_reference(p->env, p->callback);
+    napi_delete_reference(p->env, p->area_ref);
+    napi_delete_reference(p->env, p->meta_ref);
+    napi_async_destroy(p->env, p->async);
+  }
+  uv_close((uv_handle_t *)&p->poll, poller_closed);
+}
+
+/* The environment (a worker thread) is ending: close the watcher so its loop can close. */
+static void poller_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  (void)handle;
+  poller *p = (poller *)arg;
+  if (p->stopped && p->closed) {
+    napi_remove_async_cleanup_hook(p->cleanup);
+    p->cleanup = NULL;
+    return;
+  }
+  /* References belong to the ending environment: it frees them itself. */
+  if (!p->stopped) poller_stop(p, false);
+}
+
+static void free_poller(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  poller *p = (poller *)data;
+  p->collected = true;
+  if (!p->stopped) poller_stop(p, false);
+  else if (p->closed) free(p);
+}
+
+static void poller_readable(uv_poll_t *handle, int status, int events) {
+  (void)events;
+  poller *p = (poller *)handle->data;
+  if (p->stopped) return;
+  napi_env env = p->env;
+  for (int round = 0; round < RECV_MAX_ROUNDS && !p->stopped; round++) {
+    int n;
+    if (status < 0) {
+      n = -1;
+      errno = EIO;
+    } else {
+      for (uint32_t i = 0; i < p->slots; i++) {
+        p->msgs[i].msg_hdr.msg_namelen = sizeof p->from[i];
+        p->msgs[i].msg_hdr.msg_flags = 0;
+        p->msgs[i].msg_len = 0;
+      }
+      do {
+        n = recvmmsg(p->fd, p->msgs, p->slots, MSG_DONTWAIT, NULL);
+      } while (n < 0 && errno == EINTR);
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    uint32_t count = 0;
+    if (n > 0) {
+      for (int i = 0; i < n; i++) {
+        struct msghdr *h = &p->msgs[i].msg_hdr;
+        /* Longer than a slot: no WebRTC datagram is; it cannot be read whole, so it is dropped. */
+        if (h->msg_flags & MSG_TRUNC) {
+          p->truncated++;
+          continue;
+        }
+        uint32_t *m = p->meta + count * RECV_META_WORDS;
+        m[0] = (uint32_t)i * RECV_SLOT_BYTES;
+        m[1] = p->msgs[i].msg_len;
+        memset(m + 2, 0, 6 * sizeof(uint32_t));
+        if (p->from[i].ss_family == AF_INET) {
+          struct sockaddr_in *a = (struct sockaddr_in *)&p->from[i];
+          m[2] = 4;
+          m[3] = ntohs(a->sin_port);
+          memcpy(m + 4, &a->sin_addr, 4);
+        } else if (p->from[i].ss_family == AF_INET6) {
+          struct sockaddr_in6 *a = (struct sockaddr_in6 *)&p->from[i];
+          m[2] = 6;
+          m[3] = ntohs(a->sin6_port);
+          memcpy(m + 4, &a->sin6_addr, 16);
+        }
+        count++;
+      }
+    }
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value callback, receiver, argv[1], result;
+    /* count ≥ 0: a batch; −errno: the socket reported an error (the caller decides). */
+    int32_t arg = n < 0 ? -errno : (int32_t)count;
+    if (napi_get_reference_value(env, p->callback, &callback) == napi_ok && callback != NULL &&
+        napi_get_global(env, &receiver) == napi_ok && napi_create_int32(env, arg, &argv[0]) == napi_ok) {
+      if (napi_make_callback(env, p->async, receiver, callback, 1, argv, &result) == napi_pending_exception) {
+        napi_value error;
+        if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+      }
+    }
+    napi_close_handle_scope(env, scope);
+    if (n < 0 || (uint32_t)n < p->slots) return;
+  }
+}
+
+/*
+ * recvBatch(fd, area: Uint8Array, meta: Uint32Array, onBatch(count)): external. Reads datagrams
+ * from a duplicate of `fd` whenever it is readable: datagram i of a batch is at
+ * area[meta[8i] .. meta[8i] + meta[8i+1]), from family meta[8i+2] (4 or 6), port meta[8i+3], address
+ * bytes in meta[8i+4 ..] (network order). onBatch(count) runs once per batch; the area and meta are
+ * overwritten by the next one. A negative count is −errno from the socket.
+ */
+static napi_value recv_batch_js(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  int32_t fd = -1;
+  uint8_t *area;
+  size_t area_length;
+  napi_valuetype type;
+  bool is_typed = false;
+  napi_typedarray_type meta_type;
+  size_t meta_length = 0;
+  void *meta_data = NULL;
+  napi_value meta_buffer;
+  size_t meta_offset = 0;
+  if (!get_args(env, info, 4, argv) || !get_i32(env, argv[0], &fd) || fd < 0 || !get_bytes(env, argv[1], &area, &area_length) ||
+      napi_is_typedarray(env, argv[2], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[2], &meta_type, &meta_length, &meta_data, &meta_buffer, &meta_offset) != napi_ok ||
+      meta_type != napi_uint32_array || napi_typeof(env, argv[3], &type) != napi_ok || type != napi_function)
+    return throw_error(env, "recvBatch(fd, area, meta, onBatch): bad arguments");
+  uint32_t slots = (uint32_t)(area_length / RECV_SLOT_BYTES);
+  if (meta_length / RECV_META_WORDS < slots) slots = (uint32_t)(meta_length / RECV_META_WORDS);
+  if (slots > RECV_MAX_SLOTS) slots = RECV_MAX_SLOTS;
+  if (slots == 0) return throw_error(env, "recvBatch: the area must hold one 2048-byte slot, and meta 8 words per slot");
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return throw_error(env, "recvBatch: no event loop");
+  poller *p = (poller *)calloc(1, sizeof *p);
+  if (!p) return throw_error(env, "recvBatch: out of memory");
+  p->env = env;
+  p->area = area;
+  p->meta = (uint32_t *)meta_data;
+  p->slots = slots;
+  p->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (p->fd < 0) {
+    free(p);
+    return throw_error(env, "recvBatch: cannot duplicate the socket");
+  }
+  for (uint32_t i = 0; i < slots; i++) {
+    p->iov[i].iov_base = area + (size_t)i * RECV_SLOT_BYTES;
+    p->iov[i].iov_len = RECV_SLOT_BYTES;
+    p->msgs[i].msg_hdr.msg_iov = &p->iov[i];
+    p->msgs[i].msg_hdr.msg_iovlen = 1;
+    p->msgs[i].msg_hdr.msg_name = &p->from[i];
+  }
+  napi_value resource_name;
+  if (uv_poll_init(loop, &p->poll, p->fd) != 0) {
+    close(p->fd);
+    free(p);
+    return throw_error(env, "recvBatch: cannot watch the socket");
+  }
+  p->poll.data = p;
+  if (napi_create_reference(env, argv[3], 1, &p->callback) != napi_ok || napi_create_reference(env, argv[1], 1, &p->area_ref) != napi_ok ||
+      napi_create_reference(env, argv[2], 1, &p->meta_ref) != napi_ok ||
+      napi_create_string_utf8(env, "conclave:recvBatch", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
+      napi_async_init(env, NULL, resource_name, &p->async) != napi_ok) {
+    p->stopped = true;
+    p->collected = true;
+    uv_close((uv_handle_t *)&p->poll, poller_closed);
+    return throw_error(env, "recvBatch: cannot keep the callback");
+  }
+  if (napi_add_async_cleanup_hook(env, poller_env_cleanup, p, &p->cleanup) != napi_ok) p->cleanup = NULL;
+  if (uv_poll_start(&p->poll, UV_READABLE, poller_readable) != 0) {
+    poller_stop(p, true);
+    p->collected = true;
+    return throw_error(env, "recvBatch: cannot watch the socket");
+  }
+  /*
+   * Referenced, as dgram's handle was while it read (it stops being active when its reading is
+   * paused): a socket being read keeps its event loop alive.
+   */
+  napi_value result = wrap(env, p, free_poller, &POLLER_TAG);
+  if (!result) return throw_error(env, "recvBatch: cannot create the handle");
+  return result;
+}
+
+/* recvStop(handle): no more batches; the duplicate descriptor is closed. Idempotent. */
+static napi_value recv_stop_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  poller *p;
+  if (!get_args(env, info, 1, argv) || !(p = (poller *)unwrap(env, argv[0], &POLLER_TAG)))
+    return throw_error(env, "recvStop(handle): a recvBatch handle expected");
+  poller_stop(p, true);
+  return NULL;
+}
+
+/* recvDropped(handle): datagrams dropped as longer than a slot. */
+static napi_value recv_dropped_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  poller *p;
+  if (!get_args(env, info, 1, argv) || !(p = (poller *)unwrap(env, argv[0], &POLLER_TAG)))
+    return throw_error(env, "recvDropped(handle): a recvBatch handle expected");
+  napi_value value;
+  napi_create_double(env, p->truncated, &value);
+  return value;
+}
+
+/* formatAddress(meta, index): the sender of datagram `index` of the last batch, as dgram reports it. */
+static napi_value format_address_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  bool is_typed = false;
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void *data = NULL;
+  napi_value buffer;
+  uint32_t index = 0;
+  if (!get_args(env, info, 2, argv) || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_uint32_array ||
+      !get_u32(env, argv[1], &index) || (size_t)index * RECV_META_WORDS + RECV_META_WORDS > length)
+    return throw_error(env, "formatAddress(meta, index): bad arguments");
+  uint32_t *m = (uint32_t *)data + (size_t)index * RECV_META_WORDS;
+  char text[INET6_ADDRSTRLEN] = "";
+  if (m[2] == 4) inet_ntop(AF_INET, m + 4, text, sizeof text);
+  else if (m[2] == 6) inet_ntop(AF_INET6, m + 4, text, sizeof text);
+  napi_value value;
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &value);
+  return value;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"gcmContext", NULL, gcm_context_new, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -484,6 +769,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"aeadForget", NULL, aead_forget_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"aeadSealWith", NULL, aead_seal_with_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"aeadOpenWith", NULL, aead_open_with_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvBatch", NULL, recv_batch_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvStop", NULL, recv_stop_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvDropped", NULL, recv_dropped_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"formatAddress", NULL, format_address_js, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
   return exports;

@@ -18,6 +18,8 @@ export type NativeGcmContext = { readonly __brand: "NativeGcmContext" };
 export type NativeAeadKey = { readonly __brand: "NativeAeadKey" };
 /** A resolved socket address to send to. */
 export type NativeTarget = { readonly __brand: "NativeTarget" };
+/** A batched reader of one UDP socket. */
+export type NativeBatchReader = { readonly __brand: "NativeBatchReader" };
 
 export interface NativeSendPath {
   /**
@@ -48,6 +50,19 @@ export interface NativeSendPath {
   aeadOpenWith(handle: NativeAeadKey, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array): number;
   /** `seal` and sendto(2) on `fd` without blocking: bytes sent, or −errno (−11 EAGAIN: buffer full). */
   sealSend(context: NativeGcmContext, byte1: number, seq: number, timestamp: number, ssrc: number, roc: number, payload: Uint8Array, fd: number, target: NativeTarget): number;
+  /**
+   * Batched reading of the UDP socket `fd` (a duplicate of it, watched by libuv): whenever it is
+   * readable, recvmmsg(2) into `area` (2048-byte slots) and one `onBatch(count)`. Datagram i is at
+   * area[meta[8i] .. meta[8i] + meta[8i+1]), from family meta[8i+2] (4 or 6), port meta[8i+3]. A
+   * negative count is −errno from the socket. The caller pauses dgram's reading first (src/media/udp-batch.ts).
+   */
+  recvBatch(fd: number, area: Uint8Array, meta: Uint32Array, onBatch: (count: number) => void): NativeBatchReader;
+  /** No more batches; the duplicate descriptor is closed. Idempotent. */
+  recvStop(reader: NativeBatchReader): void;
+  /** Datagrams a reader dropped as longer than a slot. */
+  recvDropped(reader: NativeBatchReader): number;
+  /** The sender of datagram `index` of the last batch, formatted as dgram does (inet_ntop). */
+  formatAddress(meta: Uint32Array, index: number): string;
 }
 
 /**
@@ -63,7 +78,7 @@ export const NATIVE_EAGAIN = 11;
 export const NATIVE_MODULE_PATH = fileURLToPath(new URL("../../../build/conclave_native.node", import.meta.url));
 
 /** Every function of NativeSendPath: a module lacking one is not used. */
-const NATIVE_FUNCTIONS: readonly (keyof NativeSendPath)[] = ["gcmContext", "target", "seal", "open", "aeadKey", "aeadForget", "aeadSealWith", "aeadOpenWith", "sealSend"];
+const NATIVE_FUNCTIONS: readonly (keyof NativeSendPath)[] = ["gcmContext", "target", "seal", "open", "aeadKey", "aeadForget", "aeadSealWith", "aeadOpenWith", "sealSend", "recvBatch", "recvStop", "recvDropped", "formatAddress"];
 
 let loaded: { api: NativeSendPath | undefined; reason: string } | undefined;
 
@@ -100,9 +115,25 @@ let stateSymbol: symbol | undefined;
  * public `_handle` accessor is deprecated and warns); −1 when Node's internals differ.
  */
 export function socketFd(socket: Socket): number {
-  stateSymbol ??= Object.getOwnPropertySymbols(socket).find((s) => s.description === "state symbol");
-  if (!stateSymbol) return -1;
-  const state = (socket as unknown as Record<symbol, { handle?: { fd?: unknown } | null } | undefined>)[stateSymbol];
-  const fd = state?.handle?.fd;
+  const fd = internalHandle(socket)?.fd;
   return typeof fd === "number" && fd >= 0 ? fd : -1;
+}
+
+/** What the batched reader needs of a dgram socket's handle (Node's UDPWrap). */
+export interface UdpHandle {
+  recvStart(): number;
+  recvStop(): number;
+}
+
+/** The handle of an open dgram socket, to pause and resume its reading; undefined when Node's internals differ. */
+export function socketHandle(socket: Socket): UdpHandle | undefined {
+  const handle = internalHandle(socket);
+  return typeof handle?.recvStart === "function" && typeof handle.recvStop === "function" ? (handle as UdpHandle) : undefined;
+}
+
+function internalHandle(socket: Socket): { fd?: unknown; recvStart?: unknown; recvStop?: unknown } | undefined {
+  stateSymbol ??= Object.getOwnPropertySymbols(socket).find((s) => s.description === "state symbol");
+  if (!stateSymbol) return undefined;
+  const state = (socket as unknown as Record<symbol, { handle?: { fd?: unknown; recvStart?: unknown; recvStop?: unknown } | null } | undefined>)[stateSymbol];
+  return state?.handle ?? undefined;
 }

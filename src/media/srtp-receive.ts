@@ -37,6 +37,7 @@ import { createDecipheriv } from "node:crypto";
 import type { RTCDtlsTransport } from "werift";
 import { SRTP_AEAD_AES_128_GCM, udpTransportOf, type WeriftUdpTransport } from "./werift-udp.js";
 import { native, type NativeGcmContext, type NativeSendPath } from "./native.js";
+import { UdpBatchReceive } from "./udp-batch.js";
 
 /** RFC 7714 §8: authentication tag length. */
 const TAG_BYTES = 16;
@@ -230,6 +231,7 @@ export class SrtpReceiver implements SrtpReceiveCounters {
   private readonly nativeContext: NativeGcmContext | undefined;
   private transport: WeriftUdpTransport | undefined;
   private passOn: ((data: Buffer, addr: [string, number]) => void) | undefined;
+  private batch: UdpBatchReceive | undefined;
 
   private constructor(key: Buffer, salt: Buffer, useNative: boolean) {
     this.key = key;
@@ -318,25 +320,53 @@ export class SrtpReceiver implements SrtpReceiveCounters {
     const passOn = transport.onData;
     this.transport = transport;
     this.passOn = passOn;
-    transport.onData = (data, addr) => {
-      let mine: boolean;
-      try {
-        mine = this.receive(data);
-      } catch {
-        // A throwing sink must not take the socket down; the datagram is spent.
-        mine = true;
-      }
-      if (mine) return;
-      if (dropUnread?.(data)) {
-        this.unreadDropped++;
-        return;
-      }
+    const wrapper = (data: Buffer, addr: [string, number]): void => {
+      if (this.take(data, dropUnread)) return;
       passOn(data, addr);
     };
+    transport.onData = wrapper;
+    // Datagrams come in batches from the native reader when it is built (src/media/udp-batch.ts);
+    // otherwise dgram delivers them one by one to the wrapper.
+    this.batch = UdpBatchReceive.start(transport.socket, (data, sender) => {
+      if (transport.onData !== wrapper) {
+        // Someone hooked the transport after us: the datagram goes to the head of the chain.
+        transport.onData(Buffer.from(data), sender());
+        return;
+      }
+      if (this.take(data, dropUnread)) return;
+      // werift keeps what it is given (DTLS, STUN); the batch's area is reused.
+      const addr = sender();
+      (transport as { rinfo?: unknown }).rinfo = { address: addr[0], port: addr[1], family: addr[0].includes(":") ? "IPv6" : "IPv4", size: data.length };
+      passOn(Buffer.from(data), addr);
+    });
+  }
+
+  /** Whether the datagram stays here (received or dropped); false when werift should have it. */
+  private take(data: Buffer, dropUnread: ((data: Buffer) => boolean) | undefined): boolean {
+    let mine: boolean;
+    try {
+      mine = this.receive(data);
+    } catch {
+      // A throwing sink must not take the socket down; the datagram is spent.
+      mine = true;
+    }
+    if (mine) return true;
+    if (dropUnread?.(data)) {
+      this.unreadDropped++;
+      return true;
+    }
+    return false;
+  }
+
+  /** Whether datagrams come through the native batched reader. */
+  get batched(): boolean {
+    return this.batch?.running ?? false;
   }
 
   /** Give the socket back to werift (only if no one hooked it after us). Idempotent. */
   detach(): void {
+    this.batch?.stop();
+    this.batch = undefined;
     if (this.transport && this.passOn) this.transport.onData = this.passOn;
     this.transport = undefined;
     this.passOn = undefined;

@@ -12,6 +12,8 @@ import { SrtpSession, RtpHeader, type RTCDtlsTransport } from "werift";
 import { SrtpReceiver, SrtpReceiveIndex, REPLAY_WINDOW, srtpHeaderLength, weriftSrtpState, type WeriftSrtpState } from "../../src/media/srtp-receive.js";
 import { SRTP_AEAD_AES_128_GCM } from "../../src/media/werift-udp.js";
 import { weriftSrtpPair } from "../helpers/srtp.js";
+import { createSocket, type Socket } from "node:dgram";
+import { once } from "node:events";
 
 /** A sender's werift SRTP session and the receiver's session keys. */
 function session(): { sender: SrtpSession; keys: { sessionKey: Buffer; sessionSalt: Buffer } } {
@@ -189,6 +191,67 @@ test("the socket hook keeps registered SRTP, passes everything else on to werift
   receiver.detach();
   assert.equal(transport.onData, original);
   assert.equal(receiver.attached, false);
+});
+
+test("on a real socket, datagrams come in native batches: registered SRTP is taken, the rest reaches werift as copies with its sender; detach gives dgram the socket back", async () => {
+  const { sender, keys } = session();
+  const bound = async (): Promise<Socket> => {
+    const s = createSocket("udp4");
+    await new Promise<void>((resolve) => s.bind(0, "127.0.0.1", resolve));
+    return s;
+  };
+  const [rx, tx] = [await bound(), await bound()];
+  const { dtls, transport } = fakeDtls(keys);
+  // What werift's UdpTransport does: dgram's 'message' events go to onData.
+  (transport as { socket?: Socket }).socket = rx;
+  rx.on("message", (data, info) => transport.onData(data, [info.address, info.port]));
+  const passed: { data: Buffer; addr: [string, number] }[] = [];
+  let waiting: (() => void) | undefined;
+  transport.onData = (data, addr) => {
+    passed.push({ data, addr });
+    waiting?.();
+  };
+  const receiver = SrtpReceiver.attach(dtls)!;
+  const delivered: number[] = [];
+  receiver.add(7, (_m, seq) => {
+    delivered.push(seq);
+    waiting?.();
+  });
+  try {
+    assert.equal(receiver.batched, true, "the test command builds the native module");
+    const until = (label: string, done: () => boolean): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out: ${label}`)), 5000);
+        waiting = () => {
+          if (!done()) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        waiting();
+      });
+    const port = rx.address().port;
+    for (let seq = 11; seq < 31; seq++) tx.send(protect(sender, 7, seq, randomBytes(40)), port, "127.0.0.1");
+    tx.send(Buffer.from("a STUN or DTLS datagram"), port, "127.0.0.1");
+    await until("20 packets and one passed on", () => delivered.length === 20 && passed.length === 1);
+    assert.deepEqual(delivered, Array.from({ length: 20 }, (_, i) => 11 + i));
+    assert.equal(passed[0]!.data.toString(), "a STUN or DTLS datagram");
+    assert.deepEqual(passed[0]!.addr, ["127.0.0.1", tx.address().port]);
+    // A copy: the batch's receive area is reused for the next datagrams.
+    tx.send(Buffer.from("x".repeat(23)), port, "127.0.0.1");
+    await until("a second datagram passed on", () => passed.length === 2);
+    assert.equal(passed[0]!.data.toString(), "a STUN or DTLS datagram");
+    receiver.detach();
+    assert.equal(receiver.batched, false);
+    const message = once(rx, "message");
+    tx.send(protect(sender, 7, 40, randomBytes(40)), port, "127.0.0.1");
+    await message;
+    assert.equal(passed.length, 3, "after detach, dgram delivers to werift again");
+    assert.equal(delivered.length, 20);
+  } finally {
+    receiver.detach();
+    rx.close();
+    tx.close();
+  }
 });
 
 test("native and node:crypto decryption deliver the same payloads and refuse the same forgeries", () => {
