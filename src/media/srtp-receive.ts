@@ -187,34 +187,6 @@ export function weriftStreamStart(dtls: RTCDtlsTransport, ssrc: number): SrtpStr
   return state ? { roc: state.rolloverCounter, lastSequenceNumber: state.lastSequenceNumber } : undefined;
 }
 
-/** The part of werift's receiver-side StreamStatistics a lean path feeds. */
-interface WeriftStreamStatistics {
-  add(packet: { header: { sequenceNumber: number; timestamp: number; serializeSize: number }; payload: { length: number } }): void;
-}
-
-/** Records one received packet in werift's statistics of a stream. */
-export type WeriftStatsFeed = (sequenceNumber: number, timestamp: number, headerBytes: number, payloadBytes: number) => void;
-
-/**
- * A feed for werift's receive statistics of `ssrc` on `receiver` (undefined until werift has seen
- * that stream). A lean path that takes a stream away from werift keeps them counting through it, so
- * the RTCP receiver reports werift sends (RFC 3550 §6.4.2: loss, highest sequence, jitter) stay
- * true instead of freezing at the take-over.
- */
-export function weriftStatsFeed(receiver: object, ssrc: number): WeriftStatsFeed | undefined {
-  const stats = (receiver as { remoteStreams?: Record<number, WeriftStreamStatistics | undefined> }).remoteStreams?.[ssrc];
-  if (typeof stats?.add !== "function") return undefined;
-  // One reusable view of the packet: werift's statistics read these four fields only.
-  const view = { header: { sequenceNumber: 0, timestamp: 0, serializeSize: 0 }, payload: { length: 0 } };
-  return (sequenceNumber, timestamp, headerBytes, payloadBytes) => {
-    view.header.sequenceNumber = sequenceNumber;
-    view.header.timestamp = timestamp;
-    view.header.serializeSize = headerBytes;
-    view.payload.length = payloadBytes;
-    stats.add(view);
-  };
-}
-
 export class SrtpReceiver implements SrtpReceiveCounters {
   packets = 0;
   replayed = 0;
