@@ -52,6 +52,8 @@ typedef struct {
 typedef struct {
   struct sockaddr_storage addr;
   socklen_t length;
+  /* The descriptor connect()ed to this address by connectTarget (−1: none): send(2) without an address on it. */
+  int connected_fd;
 } target;
 
 /*
@@ -181,6 +183,7 @@ static napi_value target_new(napi_env env, napi_callback_info info) {
   }
   target *t = (target *)calloc(1, sizeof *t);
   if (!t) return throw_error(env, "target: out of memory");
+  t->connected_fd = -1;
   struct sockaddr_in *v4 = (struct sockaddr_in *)&t->addr;
   struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&t->addr;
   if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
@@ -289,9 +292,30 @@ static napi_value seal_send_js(napi_env env, napi_callback_info info) {
   if (written == 0) return throw_error(env, "sealSend: packet too large or OpenSSL failed");
   ssize_t sent;
   do {
-    sent = sendto(fd, packet, written, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&t->addr, t->length);
+    /* On a socket connected to this address the kernel keeps the route: no lookup per datagram. */
+    sent = t->connected_fd == fd ? send(fd, packet, written, MSG_DONTWAIT | MSG_NOSIGNAL)
+                                 : sendto(fd, packet, written, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&t->addr, t->length);
   } while (sent < 0 && errno == EINTR);
   int32_t code = sent < 0 ? -errno : (int32_t)sent;
+  napi_value result;
+  napi_create_int32(env, code, &result);
+  return result;
+}
+
+/*
+ * connectTarget(fd, target): connect(2) the UDP socket `fd` to `target`, so sealSend to that target on
+ * that socket uses the route the kernel keeps for a connected socket instead of looking one up per
+ * datagram. The socket then receives only from that address. Returns 0 or −errno.
+ */
+static napi_value connect_target_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd = -1;
+  target *t;
+  if (!get_args(env, info, 2, argv) || !get_i32(env, argv[0], &fd) || fd < 0 || !(t = (target *)unwrap(env, argv[1], &TARGET_TAG)))
+    return throw_error(env, "connectTarget(fd, target): bad arguments");
+  int32_t code = 0;
+  if (connect(fd, (struct sockaddr *)&t->addr, t->length) == 0) t->connected_fd = fd;
+  else code = -errno;
   napi_value result;
   napi_create_int32(env, code, &result);
   return result;
@@ -769,6 +793,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"aeadForget", NULL, aead_forget_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"aeadSealWith", NULL, aead_seal_with_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"aeadOpenWith", NULL, aead_open_with_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"connectTarget", NULL, connect_target_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvBatch", NULL, recv_batch_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvStop", NULL, recv_stop_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvDropped", NULL, recv_dropped_js, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -48,6 +48,12 @@ export interface NativeSendPath {
   aeadSealWith(handle: NativeAeadKey, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number;
   /** aeadOpen under a keyed context. */
   aeadOpenWith(handle: NativeAeadKey, nonce: Uint8Array, aad1: Uint8Array, aad2: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array): number;
+  /**
+   * connect(2) the UDP socket `fd` to `target`: sealSend to that target on that socket then uses
+   * the kernel's cached route (send(2) without an address). The socket receives only from that
+   * address afterwards. 0, or −errno.
+   */
+  connectTarget(fd: number, target: NativeTarget): number;
   /** `seal` and sendto(2) on `fd` without blocking: bytes sent, or −errno (−11 EAGAIN: buffer full). */
   sealSend(context: NativeGcmContext, byte1: number, seq: number, timestamp: number, ssrc: number, roc: number, payload: Uint8Array, fd: number, target: NativeTarget): number;
   /**
@@ -78,7 +84,7 @@ export const NATIVE_EAGAIN = 11;
 export const NATIVE_MODULE_PATH = fileURLToPath(new URL("../../../build/conclave_native.node", import.meta.url));
 
 /** Every function of NativeSendPath: a module lacking one is not used. */
-const NATIVE_FUNCTIONS: readonly (keyof NativeSendPath)[] = ["gcmContext", "target", "seal", "open", "aeadKey", "aeadForget", "aeadSealWith", "aeadOpenWith", "sealSend", "recvBatch", "recvStop", "recvDropped", "formatAddress"];
+const NATIVE_FUNCTIONS: readonly (keyof NativeSendPath)[] = ["gcmContext", "target", "seal", "open", "aeadKey", "aeadForget", "aeadSealWith", "aeadOpenWith", "sealSend", "connectTarget", "recvBatch", "recvStop", "recvDropped", "formatAddress"];
 
 let loaded: { api: NativeSendPath | undefined; reason: string } | undefined;
 

@@ -22,6 +22,12 @@ type CandidatePair = NonNullable<IceConnection["nominated"]>;
 export interface SrtpOutputOptions {
   /** Use the native send path when it is built (src/media/native.ts). Default true. */
   native?: boolean;
+  /**
+   * With the native path, connect(2) the selected pair's socket to the participant's address, so
+   * each datagram reuses the kernel's cached route (default true). The socket then takes datagrams
+   * from that address only: once ICE has selected the pair, nothing else is owed to it.
+   */
+  connect?: boolean;
 }
 
 export class SrtpOutput {
@@ -38,6 +44,8 @@ export class SrtpOutput {
   /** The socket's descriptor and the pair's remote address, for the native path (−1 / null: not usable). */
   private fd = -1;
   private target: NativeTarget | null = null;
+  /** The socket is connected to the pair's remote address (SrtpOutputOptions.connect). */
+  connected = false;
   /** Datagrams handed to the kernel (or to werift when no UDP socket is reachable). */
   packetsSent = 0;
   bytesSent = 0;
@@ -45,10 +53,13 @@ export class SrtpOutput {
   nativeSent = 0;
   nativeFallbacks = 0;
 
+  private readonly connect: boolean;
+
   private constructor(
     readonly dtls: RTCDtlsTransport,
     options: SrtpOutputOptions,
   ) {
+    this.connect = options.connect !== false;
     this.connection = dtls.iceTransport.connection;
     const local = dtls.srtp.localContext;
     const gcm = local.profile === SRTP_AEAD_AES_128_GCM;
@@ -79,6 +90,7 @@ export class SrtpOutput {
     this.transport = undefined;
     this.fd = -1;
     this.target = null;
+    this.connected = false;
     if (!pair) return;
     const transport = udpTransportOf(pair);
     if (transport?.socket) {
@@ -90,6 +102,8 @@ export class SrtpOutput {
       if (this.native) {
         this.fd = socketFd(transport.socket);
         this.target = this.fd >= 0 ? this.native.target(host, port) : null;
+        // A refusal leaves the socket as it was: sealSend then names the address each time.
+        if (this.target && this.connect) this.connected = this.native.connectTarget(this.fd, this.target) === 0;
       }
     }
   }

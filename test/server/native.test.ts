@@ -154,6 +154,38 @@ test("sealSend puts one SRTP datagram on the wire that werift's receive context 
   }
 });
 
+test("connectTarget: sealSend to the connected target sends without an address, other targets still get sendto; the socket then hears only that address", async () => {
+  const n = api();
+  const context = n.gcmContext(randomBytes(16), randomBytes(12));
+  const [from, to, other, stranger] = [await boundSocket(), await boundSocket(), await boundSocket(), await boundSocket()];
+  try {
+    const fd = socketFd(from);
+    const target = n.target("127.0.0.1", to.address().port)!;
+    const otherTarget = n.target("127.0.0.1", other.address().port)!;
+    assert.equal(n.connectTarget(fd, target), 0);
+    const atTo = once(to, "message");
+    assert.equal(n.sealSend(context, 111, 1, 2, 3, 0, Buffer.alloc(40, 7), fd, target), 68);
+    const [, rinfo] = (await atTo) as [Buffer, { port: number }];
+    assert.equal(rinfo.port, from.address().port);
+    // A target the socket is not connected to is still reached (sendto with its address).
+    const atOther = once(other, "message");
+    assert.equal(n.sealSend(context, 111, 2, 2, 3, 0, Buffer.alloc(40, 7), fd, otherTarget), 68);
+    await atOther;
+    // Connected: the kernel drops what another address sends; the connected peer still gets through.
+    const heard: number[] = [];
+    from.on("message", (_m, r) => heard.push(r.port));
+    stranger.send(Buffer.from("from a stranger"), from.address().port, "127.0.0.1");
+    const fromPeer = once(from, "message");
+    to.send(Buffer.from("from the peer"), from.address().port, "127.0.0.1");
+    await fromPeer;
+    assert.deepEqual(heard, [to.address().port]);
+    assert.throws(() => n.connectTarget(-1, target), /bad arguments/);
+    assert.throws(() => n.connectTarget(fd, context as never), /bad arguments/);
+  } finally {
+    for (const s of [from, to, other, stranger]) s.close();
+  }
+});
+
 test("sealSend reaches an IPv6 socket on ::1", async () => {
   const n = api();
   const context = n.gcmContext(randomBytes(16), randomBytes(12));
