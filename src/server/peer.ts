@@ -511,16 +511,19 @@ export class RelayPeer {
       if (sr) reports.push(sr);
     }
     const rr = this.uploadReceiverReport(now);
-    const dtls = this.output?.dtls ?? this.upload.receiver.dtlsTransport;
-    if (!dtls) return;
+    const output = this.output;
+    if (!output) {
+      if (rr) this.upload.receiver.dtlsTransport?.sendRtcp([rr]).catch(() => {});
+      return;
+    }
     if (reports.length === 0) {
-      if (rr) dtls.sendRtcp([rr]).catch(() => {});
+      if (rr) output.sendRtcp([rr]);
       return;
     }
     for (let i = 0; i < reports.length; i += SR_PER_PACKET) {
-      const compound = reports.slice(i, i + SR_PER_PACKET);
+      const compound: RtcpPacket[] = reports.slice(i, i + SR_PER_PACKET);
       if (i === 0 && rr) compound.push(rr);
-      dtls.sendRtcp(compound).catch(() => {});
+      output.sendRtcp(compound);
     }
   }
 

@@ -10,13 +10,25 @@
 import type { Socket } from "node:dgram";
 import { RtpHeader, type RTCDtlsTransport } from "werift";
 import { native, socketFd, NATIVE_MAX_SEAL_PAYLOAD, type NativeGcmContext, type NativeSendPath, type NativeTarget } from "../media/native.js";
-import { RolloverCounter, SrtpGcmProtector, RTP_HEADER_BYTES, GCM_TAG_BYTES, type KeystreamAhead } from "./srtp-protect.js";
+import { RolloverCounter, SrtpGcmProtector, RTP_HEADER_BYTES, GCM_TAG_BYTES, protectSrtcp, type KeystreamAhead } from "./srtp-protect.js";
 import { SRTP_AEAD_AES_128_GCM, udpTransportOf, type WeriftUdpTransport } from "../media/werift-udp.js";
 
 // Moved to src/media (the client's lean receive path uses them too); re-exported for the relay.
 export { SRTP_AEAD_AES_128_GCM, udpTransportOf, type WeriftUdpTransport } from "../media/werift-udp.js";
 
 type IceConnection = RTCDtlsTransport["iceTransport"]["connection"];
+
+/** The parts of werift's local SRTCP context the output shares (not in werift's typings). */
+interface WeriftSrtcpContext {
+  profile: number;
+  cipher: { srtcpSessionKey: Buffer; srtcpSessionSalt: Buffer };
+  getSrtcpSsrcState(ssrc: number): { srtcpIndex: number };
+}
+
+/** What sendRtcp takes: werift's RTCP packet classes, or anything that serialises the same way. */
+export interface RtcpSerializable {
+  serialize(): Buffer;
+}
 type CandidatePair = NonNullable<IceConnection["nominated"]>;
 
 export interface SrtpOutputOptions {
@@ -106,6 +118,35 @@ export class SrtpOutput {
         if (this.target && this.connect) this.connected = this.native.connectTarget(this.fd, this.target) === 0;
       }
     }
+  }
+
+  /**
+   * Protects and sends one compound RTCP packet (RFC 3550 §6.1: the packets in order). With
+   * AEAD_AES_128_GCM the relay protects it itself (RFC 7714 §9, one cipher per compound) and sends
+   * it on the selected pair's socket; the SRTCP index comes from werift's counter for the first
+   * packet's sender SSRC, so werift's own RTCP under that SSRC (feedback from its senders) never
+   * reuses one. Any other profile goes through werift's sendRtcp. False when nothing was sent.
+   */
+  sendRtcp(packets: readonly RtcpSerializable[]): boolean {
+    if (packets.length === 0) return false;
+    const state = this.connection.state;
+    if (state === "failed" || state === "closed") return false;
+    const srtcp = (this.dtls as unknown as { srtcp?: { localContext?: WeriftSrtcpContext } }).srtcp?.localContext;
+    const compound = packets.length === 1 ? packets[0]!.serialize() : Buffer.concat(packets.map((p) => p.serialize()));
+    if (!this.gcm || srtcp?.profile !== SRTP_AEAD_AES_128_GCM || typeof srtcp.getSrtcpSsrcState !== "function" || compound.length < 8) {
+      this.dtls.sendRtcp(packets as Parameters<RTCDtlsTransport["sendRtcp"]>[0]).catch(() => {});
+      return true;
+    }
+    // werift's rule (its SrtcpContext.encryptRTCP): count up, back to 0 past 31 bits.
+    const s = srtcp.getSrtcpSsrcState(compound.readUInt32BE(4));
+    s.srtcpIndex++;
+    if (s.srtcpIndex > 0x7fffffff) s.srtcpIndex = 0;
+    const packet = protectSrtcp(srtcp.cipher.srtcpSessionKey, srtcp.cipher.srtcpSessionSalt, compound, s.srtcpIndex);
+    const pair = this.connection.nominated;
+    if (pair !== this.pair) this.retarget(pair);
+    if (this.socket && this.transport && !this.transport.closed) this.socket.send(packet, this.remotePort, this.remoteHost);
+    else void this.connection.send(packet).catch(() => {});
+    return true;
   }
 
   /**

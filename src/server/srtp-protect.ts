@@ -433,3 +433,30 @@ class Scratch {
 function wipe(b: Buffer): void {
   b.fill(0);
 }
+
+/** RFC 3711 §3.4: the SRTCP index is 31 bits. */
+const SRTCP_INDEX_MASK = 0x7fffffff;
+/** RFC 3550 §6.4: the first 8 bytes of an RTCP packet (header and sender SSRC) stay in the clear. */
+const RTCP_CLEAR_BYTES = 8;
+
+/**
+ * RFC 7714 §9 SRTCP protection (AEAD_AES_128_GCM) of one compound RTCP packet with SRTCP index
+ * `index`: the first 8 bytes in the clear, the rest encrypted, then the tag and the E flag with the
+ * index. IV (§9.1): 0x0000 ‖ SSRC ‖ 0x0000 ‖ 0 ‖ index, XOR the session salt; AAD (§9.2, encrypted
+ * packet): the first 8 bytes ‖ E ‖ index. `index` must never repeat under one key (the caller
+ * shares werift's counter for the SSRC, src/server/srtp-output.ts).
+ */
+export function protectSrtcp(key: Uint8Array, salt: Uint8Array, compound: Buffer, index: number): Buffer {
+  if (compound.length < RTCP_CLEAR_BYTES) throw new RangeError("an RTCP packet has at least 8 bytes");
+  const iv = Buffer.alloc(12);
+  compound.copy(iv, 2, 4, 8);
+  iv.writeUInt32BE(index & SRTCP_INDEX_MASK, 8);
+  for (let i = 0; i < 12; i++) iv[i]! ^= salt[i]!;
+  const tail = Buffer.alloc(4);
+  tail.writeUInt32BE(((index & SRTCP_INDEX_MASK) | 0x80000000) >>> 0, 0);
+  const cipher = createCipheriv("aes-128-gcm", key, iv);
+  cipher.setAAD(Buffer.concat([compound.subarray(0, RTCP_CLEAR_BYTES), tail]));
+  const body = cipher.update(compound.subarray(RTCP_CLEAR_BYTES));
+  cipher.final();
+  return Buffer.concat([compound.subarray(0, RTCP_CLEAR_BYTES), body, cipher.getAuthTag(), tail]);
+}

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createCipheriv, randomBytes, randomInt } from "node:crypto";
-import { SrtpSession, RtpPacket } from "werift";
+import { SrtpSession, SrtcpSession, RtpPacket, RtcpSrPacket, RtcpSenderInfo, ProtectionProfileAeadAes128Gcm } from "werift";
 import {
   KeystreamAhead,
   RolloverCounter,
@@ -17,6 +17,7 @@ import {
   GCM_TAG_BYTES,
 } from "../../src/server/srtp-protect.js";
 import { ntpTimestamp } from "../../src/server/downlink.js";
+import { protectSrtcp } from "../../src/server/srtp-protect.js";
 import { loadRfc7714Vector, weriftSrtpPair } from "../helpers/srtp.js";
 
 test("RFC 7714 §16.1.1 AEAD_AES_128_GCM SRTP packet protection", () => {
@@ -177,3 +178,30 @@ test("RFC 3550 §4 NTP timestamps", () => {
   assert.equal(ntpTimestamp(1500), ((2_208_988_800n + 1n) << 32n) | 0x8000_0000n);
   assert.equal(ntpTimestamp(1_700_000_000_250) & 0xffff_ffffn, 0x4000_0000n);
 });
+
+test("RFC 7714 §9: werift's SRTCP receiver decrypts what protectSrtcp protects; one flipped bit fails", () => {
+  const a = { key: randomBytes(16), salt: randomBytes(12) };
+  const b = { key: randomBytes(16), salt: randomBytes(12) };
+  const keys = (x: typeof a, y: typeof a) => ({ localMasterKey: x.key, localMasterSalt: x.salt, remoteMasterKey: y.key, remoteMasterSalt: y.salt });
+  const local = new SrtcpSession({ keys: keys(a, b), profile: ProtectionProfileAeadAes128Gcm });
+  const remote = new SrtcpSession({ keys: keys(b, a), profile: ProtectionProfileAeadAes128Gcm });
+  const cipher = local.localContext.cipher as unknown as { srtcpSessionKey: Buffer; srtcpSessionSalt: Buffer };
+  const sr = (ssrc: number, packets: number): Buffer =>
+    new RtcpSrPacket({ ssrc, senderInfo: new RtcpSenderInfo({ ntpTimestamp: ntpTimestamp(Date.now()), rtpTimestamp: 1234, packetCount: packets, octetCount: packets * 100 }) }).serialize();
+  for (const index of [1, 2, 77, 0x7fffffff]) {
+    const compound = Buffer.concat([sr(0xdeadbeef, index & 0xffff), sr(0x01020304, 9)]);
+    const packet = protectSrtcp(cipher.srtcpSessionKey, cipher.srtcpSessionSalt, compound, index);
+    assert.equal(packet.length, compound.length + 16 + 4);
+    assert.deepEqual(packet.subarray(0, 8), compound.subarray(0, 8), "header and sender SSRC in the clear");
+    assert.equal(packet.readUInt32BE(packet.length - 4), (0x80000000 | index) >>> 0, "E flag and index");
+    assert.deepEqual(remote.decrypt(packet), compound, `index ${index} decrypts`);
+    // The same compound and key under werift's own protection at that index: the same bytes.
+    const state = local.localContext.getSrtcpSsrcState(0xdeadbeef);
+    state.srtcpIndex = index - 1;
+    assert.deepEqual(local.encrypt(compound), packet, "byte for byte werift's SRTCP");
+    const flipped = Buffer.from(packet);
+    flipped[randomInt(8, packet.length - 4)]! ^= 1 << randomInt(8);
+    assert.throws(() => remote.decrypt(flipped), Error, "a flipped bit fails authentication");
+  }
+});
+
