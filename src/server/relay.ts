@@ -82,11 +82,13 @@ export interface RelayOptions {
    */
   auth?: { operatorPublicKeys: Uint8Array[] };
   /**
-   * Keep V8's memory reducer (default false: start() turns it off for the whole process). The
-   * reducer takes an isolate that allocates little for idle and runs full garbage collections to
-   * shrink its heap. The relay's main thread and idle engines look idle that way while the busy
-   * engine forwards, so it ran repeated full collections beside live calls: measured at 10
-   * participants, a fifth of the relay's CPU in the seconds it ran. A relay keeps its heap instead.
+   * Keep V8's memory reducer (default false: start() turns it off for every thread started from
+   * then on, the media engines among them). The reducer takes a thread that allocates little for
+   * idle and runs full garbage collections to shrink its heap. The relay's main thread and idle
+   * engines look idle that way while the busy engine forwards: measured at 10 participants, its
+   * collections took a fifth of the relay's CPU in the seconds they ran. V8 reads the flag when a
+   * thread starts, so the main thread is covered only by starting node with --no-memory-reducer,
+   * as bin/conclave does (docs/operations.md, "Memory reducer").
    */
   memoryReducer?: boolean;
 }

@@ -12,6 +12,7 @@ import { SrtpSession, RtpHeader, type RTCDtlsTransport } from "werift";
 import { SrtpReceiver, SrtpReceiveIndex, REPLAY_WINDOW, srtpHeaderLength, weriftSrtpState, type WeriftSrtpState } from "../../src/media/srtp-receive.js";
 import { SRTP_AEAD_AES_128_GCM } from "../../src/media/werift-udp.js";
 import { weriftSrtpPair } from "../helpers/srtp.js";
+import { waitFor } from "../helpers/util.js";
 import { createSocket, type Socket } from "node:dgram";
 import { once } from "node:events";
 
@@ -206,29 +207,13 @@ test("on a real socket, datagrams come in native batches: registered SRTP is tak
   (transport as { socket?: Socket }).socket = rx;
   rx.on("message", (data, info) => transport.onData(data, [info.address, info.port]));
   const passed: { data: Buffer; addr: [string, number] }[] = [];
-  let waiting: (() => void) | undefined;
-  transport.onData = (data, addr) => {
-    passed.push({ data, addr });
-    waiting?.();
-  };
+  transport.onData = (data, addr) => void passed.push({ data, addr });
   const receiver = SrtpReceiver.attach(dtls)!;
   const delivered: number[] = [];
-  receiver.add(7, (_m, seq) => {
-    delivered.push(seq);
-    waiting?.();
-  });
+  receiver.add(7, (_m, seq) => void delivered.push(seq));
+  const until = (what: string, done: () => boolean): Promise<void> => waitFor(done, 5000, what);
   try {
     assert.equal(receiver.batched, true, "the test command builds the native module");
-    const until = (label: string, done: () => boolean): Promise<void> =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out: ${label}`)), 5000);
-        waiting = () => {
-          if (!done()) return;
-          clearTimeout(timer);
-          resolve();
-        };
-        waiting();
-      });
     const port = rx.address().port;
     for (let seq = 11; seq < 31; seq++) tx.send(protect(sender, 7, seq, randomBytes(40)), port, "127.0.0.1");
     tx.send(Buffer.from("a STUN or DTLS datagram"), port, "127.0.0.1");

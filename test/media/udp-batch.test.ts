@@ -13,6 +13,7 @@ import { once } from "node:events";
 import { Worker } from "node:worker_threads";
 import { native, nativeStatus, socketFd } from "../../src/media/native.js";
 import { UdpBatchReceive, BATCH_SLOT_BYTES } from "../../src/media/udp-batch.js";
+import { waitFor } from "../helpers/util.js";
 
 const TIMEOUT_MS = 5000;
 
@@ -28,19 +29,6 @@ async function bound(type: SocketType = "udp4", host = "127.0.0.1"): Promise<Soc
   return socket;
 }
 
-/** Resolves when `predicate` holds after a datagram, or rejects after TIMEOUT_MS. */
-function waitFor(label: string, predicate: () => boolean, notify: { wake?: () => void }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (predicate()) return resolve();
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${label}`)), TIMEOUT_MS);
-    notify.wake = () => {
-      if (!predicate()) return;
-      clearTimeout(timer);
-      resolve();
-    };
-  });
-}
-
 for (const [type, host] of [
   ["udp4", "127.0.0.1"],
   ["udp6", "::1"],
@@ -49,11 +37,7 @@ for (const [type, host] of [
     api();
     const [rx, tx] = [await bound(type, host), await bound(type, host)];
     const got: { body: Buffer; from: [string, number] }[] = [];
-    const notify: { wake?: () => void } = {};
-    const reader = UdpBatchReceive.start(rx, (data, sender) => {
-      got.push({ body: Buffer.from(data), from: sender() });
-      notify.wake?.();
-    });
+    const reader = UdpBatchReceive.start(rx, (data, sender) => got.push({ body: Buffer.from(data), from: sender() }));
     try {
       assert.ok(reader?.running, "the batched reader starts");
       let dgramEvents = 0;
@@ -64,7 +48,7 @@ for (const [type, host] of [
         body.writeUInt32BE(i, 0);
         tx.send(body, rx.address().port, host);
       }
-      await waitFor(`${count} datagrams`, () => got.length >= count, notify);
+      await waitFor(() => got.length >= count, TIMEOUT_MS, `${count} datagrams`);
       assert.equal(got.length, count);
       for (let i = 0; i < count; i++) {
         const { body, from } = got[i]!;
@@ -88,14 +72,10 @@ test("stop() gives reading back to dgram; closing the socket ends the reader", a
   api();
   const [rx, tx] = [await bound(), await bound()];
   let batched = 0;
-  const notify: { wake?: () => void } = {};
-  const reader = UdpBatchReceive.start(rx, () => {
-    batched++;
-    notify.wake?.();
-  });
+  const reader = UdpBatchReceive.start(rx, () => batched++);
   assert.ok(reader);
   tx.send(Buffer.from("one"), rx.address().port, "127.0.0.1");
-  await waitFor("a batched datagram", () => batched > 0, notify);
+  await waitFor(() => batched > 0, TIMEOUT_MS, "a batched datagram");
   reader.stop();
   assert.equal(reader.running, false);
   const message = once(rx, "message");
@@ -118,16 +98,12 @@ test("a datagram longer than a slot is dropped and counted; the next one arrives
   api();
   const [rx, tx] = [await bound(), await bound()];
   const got: number[] = [];
-  const notify: { wake?: () => void } = {};
-  const reader = UdpBatchReceive.start(rx, (data) => {
-    got.push(data.length);
-    notify.wake?.();
-  });
+  const reader = UdpBatchReceive.start(rx, (data) => got.push(data.length));
   assert.ok(reader);
   try {
     tx.send(Buffer.alloc(BATCH_SLOT_BYTES + 1), rx.address().port, "127.0.0.1");
     tx.send(Buffer.alloc(BATCH_SLOT_BYTES), rx.address().port, "127.0.0.1");
-    await waitFor("the slot-sized datagram", () => got.length > 0, notify);
+    await waitFor(() => got.length > 0, TIMEOUT_MS, "the slot-sized datagram");
     assert.deepEqual(got, [BATCH_SLOT_BYTES]);
     assert.equal(reader.truncated, 1);
   } finally {
