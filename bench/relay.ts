@@ -21,7 +21,7 @@
  * benchRelay(). BENCH_DEBUG=1 logs progress to stderr.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { conclaveNodeFlags } from "../src/client/loadtest.js";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ProtectionProfileAeadAes128Gcm, RTCPeerConnection, RtpHeader, RtpPacket, SrtpSession, type RTCRtpTransceiver } from "werift";
 import WebSocket from "ws";
@@ -48,8 +48,8 @@ import { KeystreamAhead, SrtpGcmProtector, writeRtpHeader } from "../src/server/
 import { SrtpReceiver } from "../src/media/srtp-receive.js";
 import { native } from "../src/media/native.js";
 
-/** The node flags bin/conclave runs with: what follows `node` on its `#!/usr/bin/env -S node …` line. */
-const CLI_NODE_FLAGS = readFileSync(new URL("../../bin/conclave", import.meta.url), "utf8").split("\n")[0]!.trim().split(/\s+/).slice(3);
+/** The node flags bin/conclave runs with (`conclave serve` among its commands). */
+const CLI_NODE_FLAGS = conclaveNodeFlags();
 
 const SELF = fileURLToPath(import.meta.url);
 

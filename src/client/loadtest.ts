@@ -19,7 +19,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { BotFleet, delay, distribution, summarizeBots, type BotSnapshot, type BotsSummary, type Distribution } from "./bots.js";
 import { newInvite, normaliseServer } from "./room.js";
-import { AudioSource, type AudioSourceSpec } from "../media/index.js";
+import { AudioSource, VideoSource, type AudioSourceSpec, type VideoSourceOptions, type VideoSourceSpec } from "../media/index.js";
 import { ConclaveError, ConnectionError, ExitCode, UsageError } from "../errors.js";
 import { nullLogger, type Logger } from "../log.js";
 
@@ -50,6 +50,14 @@ export interface LoadtestOptions {
   churnPerSecond?: number;
   /** What publishers send (default tone:440); one encoder for the whole run. */
   audio?: AudioSourceSpec;
+  /**
+   * Video publishers send besides their audio (`loadtest --video`): one shared encoder for the
+   * whole run. Receivers count, verify and decrypt every frame without decoding it; the report adds
+   * video figures and the `missing-video` threshold.
+   */
+  video?: VideoSourceSpec;
+  /** Size, frame rate, bitrate and codec of that encoder. */
+  videoSettings?: Omit<VideoSourceOptions, "ffmpeg" | "logger">;
   ffmpeg?: string;
   /** Decode received audio (by default bots decrypt but do not decode). */
   decode?: boolean;
@@ -126,6 +134,8 @@ export interface LoadtestReport {
     durationS: number;
     rampPerSecond: number;
     churnPerSecond: number;
+    /** Publishers also send video (`--video`). */
+    video?: boolean;
   };
   elapsedS: number;
   interrupted: boolean;
@@ -183,6 +193,10 @@ export function buildReport(input: ReportInput): LoadtestReport {
     { name: "decrypt-failures", limit: 0, value: overall.decryptFailures, ok: overall.decryptFailures === 0 },
     { name: "max-loss", limit: maxLoss, value: overall.lossPct, ok: overall.lossPct <= maxLoss },
   ];
+  if (input.config.video) {
+    // Every receiver must see every video publisher (`video.missingVideo`), as it must hear every audio one.
+    thresholds.push({ name: "missing-video", limit: 0, value: overall.video.missingVideo, ok: overall.video.missingVideo === 0 });
+  }
   if (input.thresholds?.maxJoinMs !== undefined) {
     // Join time as a person meets it (to first decrypted audio) where there is audio to wait for.
     const value = overall.audioMs.p95 ?? overall.joinMs.p95;
@@ -251,6 +265,13 @@ export function formatReport(report: LoadtestReport): string {
       ? `${label} (pid ${m.pid}${m.where === "in-process" ? ", shared with the bots" : ""}): cpu ${m.cpuPct.toFixed(1)} % of a core, rss ${m.rssMb.toFixed(0)} MB` +
         (m.peakRssMb !== null ? ` (peak ${m.peakRssMb.toFixed(0)} MB)` : "")
       : undefined;
+  if (c.video) {
+    const v = report.overall.video;
+    lines.push(
+      `video: ${v.publishers} publisher(s), ${v.streams} received stream(s), ${v.frames} frames (${v.keyframes} key, ${v.framesDropped} dropped), ` +
+        `fps p50 ${fmt(v.fps.p50, 1)}, first frame ms p50/p95/max ${ms(v.videoMs)}, sizes ${v.resolutions.join(" ") || dash}`,
+    );
+  }
   const relayLine = proc("relay", report.relay) ?? "relay: remote, not measured";
   lines.push(relayLine);
   const botsLine = proc("bots", report.botsProcess);
@@ -273,6 +294,8 @@ function describeThreshold(t: ThresholdResult): string {
       return `loss ${v} % (max ${t.limit} %)`;
     case "max-join-ms":
       return `join to first audio p95 ${v} ms (max ${t.limit} ms)`;
+    case "missing-video":
+      return `video publishers a receiver never saw: ${v} (max ${t.limit})`;
     default:
       return `${t.name.replace(/-/g, " ")}: ${v} (max ${t.limit})`;
   }
@@ -389,6 +412,16 @@ export function conclaveBin(): string {
 }
 
 /**
+ * The node flags bin/conclave starts with (what follows `node` on its `#!/usr/bin/env -S node …`
+ * line), for a child started as `node bin/conclave …`, where the line itself is not read.
+ */
+export function conclaveNodeFlags(bin = conclaveBin()): string[] {
+  const first = readFileSync(bin, "utf8").split("\n", 1)[0]!.trim().split(/\s+/);
+  const at = first.indexOf("node");
+  return first[0]!.startsWith("#!") && at >= 0 ? first.slice(at + 1) : [];
+}
+
+/**
  * Start `conclave serve --host 127.0.0.1 --port 0 --json` as a child process and wait for its
  * `listening` line, so the relay's CPU and memory can be measured apart from the bots'.
  *
@@ -401,7 +434,8 @@ export async function startRelayProcess(opts: RelayProcessOptions = {}): Promise
   if (opts.maxParticipants) args.push("--max-participants", String(opts.maxParticipants));
   if (opts.maxRooms) args.push("--max-rooms", String(opts.maxRooms));
   if (opts.maxRoomSize) args.push("--max-room-size", String(opts.maxRoomSize));
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  // With bin/conclave's node flags, so the relay runs as `conclave serve` does.
+  const child: ChildProcess = spawn(process.execPath, [...conclaveNodeFlags(args[0]), ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const killOnExit = (): void => void child.kill("SIGKILL");
   process.on("exit", killOnExit);
   let exited = false;
@@ -480,7 +514,7 @@ function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): v
 // ---- the run ----------------------------------------------------------------------------------------
 
 /** Check the options and fill in defaults; throws UsageError (done by runLoadtest too). */
-export function loadtestConfig(o: LoadtestOptions): Required<Pick<LoadtestOptions, "rooms" | "participants" | "publishers" | "durationS" | "rampPerSecond" | "churnPerSecond">> {
+export function loadtestConfig(o: LoadtestOptions): LoadtestReport["config"] {
   const rooms = o.rooms ?? 1;
   const participants = o.participants ?? 2;
   const publishers = o.publishers ?? Math.min(2, participants);
@@ -499,7 +533,9 @@ export function loadtestConfig(o: LoadtestOptions): Required<Pick<LoadtestOption
   if (!(churnPerSecond >= 0)) throw new UsageError("--churn must be 0 or more events per second");
   if (churnPerSecond > 0 && publishers === participants) throw new UsageError("--churn needs receiving participants (fewer --publishers than --participants)");
   if (publishers > 0 && !o.ffmpeg) throw new ConclaveError("ffmpeg-missing", "publishing participants need ffmpeg", ExitCode.media);
-  return { rooms, participants, publishers, durationS, rampPerSecond, churnPerSecond };
+  const video = o.video !== undefined && o.video.kind !== "none";
+  if (video && publishers === 0) throw new UsageError("--video needs publishers (--publishers of at least 1)");
+  return { rooms, participants, publishers, durationS, rampPerSecond, churnPerSecond, ...(video ? { video } : {}) };
 }
 
 
@@ -514,12 +550,23 @@ export async function runLoadtest(options: LoadtestOptions): Promise<LoadtestRep
     options.relay === undefined ? undefined : "pid" in options.relay ? new ProcessMeter(options.relay.pid, "child") : new ProcessMeter(process.pid, "in-process");
   const botsMeter = new ProcessMeter(process.pid, "bots");
   const source = cfg.publishers > 0 ? await AudioSource.open(options.audio ?? { kind: "tone", frequency: 440 }, { ffmpeg: options.ffmpeg!, logger: log.child("source") }) : undefined;
+  let videoSource: VideoSource | undefined;
+  if (cfg.publishers > 0 && cfg.video) {
+    try {
+      videoSource = await VideoSource.open(options.video!, { ...options.videoSettings, ffmpeg: options.ffmpeg!, logger: log.child("video-source") });
+    } catch (err) {
+      await source?.close();
+      throw err;
+    }
+    videoSource.on("error", (err) => log.warn("the shared video source failed", { code: err.code, error: err.message }));
+  }
   const makeRooms = (): { fleet: BotFleet; churn: { leaves: number; joins: number } }[] =>
     Array.from({ length: cfg.rooms }, (_, i) => {
       const fleet = new BotFleet({
         invite: newInvite(server),
         namePrefix: cfg.rooms > 1 ? `r${i + 1}-bot` : "bot",
         ...(source ? { audio: source } : {}),
+        ...(videoSource ? { video: videoSource } : {}),
         ...(options.ffmpeg ? { ffmpeg: options.ffmpeg } : {}),
         decode: options.decode ?? false,
         timeoutMs: options.joinTimeoutMs ?? 10_000,
@@ -536,6 +583,7 @@ export async function runLoadtest(options: LoadtestOptions): Promise<LoadtestRep
     rooms = makeRooms();
   } catch (err) {
     await source?.close();
+    await videoSource?.close();
     throw err;
   }
   const target = cfg.rooms * cfg.participants;
@@ -630,6 +678,7 @@ export async function runLoadtest(options: LoadtestOptions): Promise<LoadtestRep
     snapshots = rooms.map((r) => r.fleet.snapshots());
     await Promise.all(rooms.map((r) => r.fleet.close("loadtest-finished")));
     await source?.close();
+    await videoSource?.close();
   }
   return buildReport({
     server,

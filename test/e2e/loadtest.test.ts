@@ -107,3 +107,40 @@ test("a relay capped below the requested size fails the loadtest with exit 8 and
   assert.equal(report.relay, null, "a remote relay is not measured");
   assert.equal(run.lines.filter((l) => l.type === "join-failed").length, 3, "each refusal is reported as it happens");
 });
+
+test("loadtest --video: publishers send video from one shared encoder; every receiver sees it, and the report counts frames", async () => {
+  const run = runCli([
+    "loadtest", "--participants", "3", "--publishers", "1", "--duration", "3", "--ramp", "10",
+    "--video", "testsrc", "--video-size", "320x240", "--fps", "15", "--json", "--relay-in-process",
+  ]);
+  cleanups.push(() => stopCli(run));
+  const code = await finish(run, 40_000);
+  const report = lastReport(run);
+  assert.equal(code, 0, `exit code; thresholds: ${JSON.stringify(report.thresholds)}; errors: ${JSON.stringify(report.overall.errors)}; stderr: ${run.stderr.slice(-1500)}`);
+  assert.equal(report.config.video, true);
+  const v = report.overall.video;
+  assert.equal(v.publishers, 1);
+  assert.equal(v.streams, 2, "both receivers get the publisher's video");
+  assert.equal(v.missingVideo, 0);
+  // 3 s steady at 15 fps, plus the ramp: dozens of frames per receiver, starting from a key frame.
+  assert.ok(v.frames >= 2 * 30, `frames: ${v.frames}`);
+  assert.ok(v.keyframes >= 2, `key frames: ${v.keyframes}`);
+  assert.deepEqual(v.resolutions, ["320x240"]);
+  assert.ok(v.fps.p50! > 10 && v.fps.p50! < 20, `fps ${v.fps.p50}`);
+  assert.ok(v.videoMs.count === 2 && v.videoMs.max! > 0);
+  assert.equal(report.overall.decryptFailures, 0);
+  const missing = report.thresholds.find((t) => t.name === "missing-video");
+  assert.deepEqual([missing?.ok, missing?.value], [true, 0]);
+  // Audio goes on beside it.
+  assert.equal(report.overall.missingAudio, 0);
+  assert.equal(report.overall.lossPct, 0);
+});
+
+test("loadtest --video without publishers is a usage error (exit 2), before any relay starts", async () => {
+  const run = runCli(["loadtest", "--participants", "2", "--publishers", "0", "--video", "testsrc", "--json"]);
+  cleanups.push(() => stopCli(run));
+  const code = await finish(run, 15_000);
+  assert.equal(code, 2, `stderr: ${run.stderr}`);
+  assert.match(run.stderr, /--video needs publishers/);
+  assert.equal(run.stderr.trim().split("\n").length, 1, "one clear line");
+});

@@ -10,10 +10,10 @@ import { writeFile } from "node:fs/promises";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { Relay } from "../../server/index.js";
 import { formatProgress, formatReport, loadtestConfig, runLoadtest, startRelayProcess, type LoadtestOptions, type LoadtestReport, type RelayProcess } from "../../client/loadtest.js";
-import { parseAudioSource } from "../../media/index.js";
+import { parseAudioSource, parseVideoSource } from "../../media/index.js";
 import { checkRelay } from "../../client/room.js";
 import { createOutput, type Output } from "../output.js";
-import { ffmpegPath, makeLogger, parsePositiveInt, parseSeconds } from "../common.js";
+import { ffmpegPath, makeLogger, parsePositiveInt, parseSeconds, parseVideoSize } from "../common.js";
 import type { CliContext } from "../commands.js";
 import { ExitCode } from "../../errors.js";
 import { parsePositiveNumber, progressWriter } from "./bots.js";
@@ -27,6 +27,10 @@ export interface LoadtestCliOptions {
   ramp: number;
   churn: number;
   audio: string;
+  video?: string;
+  videoSize?: [number, number];
+  fps?: number;
+  videoBitrate?: number;
   json?: boolean;
   report?: string;
   maxLoss: number;
@@ -60,6 +64,10 @@ export function registerLoadtest(program: Command, ctx: CliContext): void {
     .option("--ramp <per-second>", "joins started per second, across all rooms", parsePositiveNumber("--ramp"), 5)
     .option("--churn <per-second>", "per room: a receiving participant leaves and a fresh one joins, this often", parseRate, 0)
     .option("--audio <source>", "what publishers send (one shared encoder)", "tone:440")
+    .option("--video <source>", "publishers also send video: testsrc | file:PATH | device:/dev/videoN | screen (one shared encoder)")
+    .option("--video-size <WxH>", "video size", parseVideoSize, [640, 360] as [number, number])
+    .option("--fps <n>", "video frames per second", parsePositiveInt("--fps", 60), 15)
+    .option("--video-bitrate <kbps>", "video bitrate in kbit/s", parsePositiveInt("--video-bitrate", 20000), 500)
     .option("--max-loss <pct>", "fail above this packet loss, percent", parsePercent, 1)
     .option("--max-join-ms <ms>", "fail when p95 join time to first decrypted audio exceeds this", parsePositiveNumber("--max-join-ms"))
     .option("--report <file>", "also write the report as JSON to FILE")
@@ -83,6 +91,8 @@ function parseWholeNumber(value: string): number {
 export async function runLoadtestCli(opts: LoadtestCliOptions, out: Output, debug: boolean): Promise<number> {
   const log = makeLogger(debug);
   const audio = parseAudioSource(opts.audio, { loop: true });
+  const video = opts.video !== undefined ? parseVideoSource(opts.video, { loop: true }) : undefined;
+  const [width, height] = opts.videoSize ?? [640, 360];
   const publishers = opts.publishers ?? Math.min(2, opts.participants);
   const ffmpeg = publishers > 0 ? ffmpegPath(opts.ffmpeg) : undefined;
   const settings = {
@@ -93,6 +103,7 @@ export async function runLoadtestCli(opts: LoadtestCliOptions, out: Output, debu
     rampPerSecond: opts.ramp,
     churnPerSecond: opts.churn,
     audio,
+    ...(video ? { video, videoSettings: { width, height, fps: opts.fps ?? 15, bitrateKbps: opts.videoBitrate ?? 500 } } : {}),
     ...(ffmpeg ? { ffmpeg } : {}),
   };
   // Bad combinations fail before a relay is started.
@@ -129,6 +140,7 @@ export async function runLoadtestCli(opts: LoadtestCliOptions, out: Output, debu
       participants: opts.participants,
       publishers,
       durationS: opts.duration,
+      video: video !== undefined && video.kind !== "none",
     });
     report = await runLoadtest({
       server,
