@@ -15,7 +15,17 @@ export interface GlobalOptions {
 }
 
 /** Run the CLI with the given arguments; resolves with the exit code. */
+/**
+ * A reader of stdout that goes away (`conclave serve --json | head -1`) is not this program's error:
+ * later lines are dropped instead of an unhandled EPIPE ending the process with a stack trace.
+ */
+function tolerateClosedStdout(): void {
+  if (process.stdout.listenerCount("error") > 0) return;
+  process.stdout.on("error", () => {});
+}
+
 export async function run(argv: string[]): Promise<number> {
+  tolerateClosedStdout();
   const program = new Command();
   let output: Output = createOutput(argv.includes("--json"));
   const debug = argv.includes("--debug");

@@ -21,6 +21,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option("--max-packet-rate <n>", "forwarded packets per second admitted before new joins are refused", parsePositiveInt("--max-packet-rate", 10_000_000))
     .option("--max-load <fraction>", "refuse joins while the busiest media worker is busier than this (0-1)", parseFraction)
     .option("--workers <n>", "media worker threads (default: one per core; 0 runs media in the main thread)", parseCount)
+    .option("--video-packet-cost <n>", "what one forwarded video packet counts for in --max-packet-rate, in audio packets (default 3)", parsePacketCost)
+    .option("--no-video-repair", "do not keep recent video to resend what subscribers report lost (NACK)")
     .option("--tls-cert <file>", "serve https/wss with this certificate (PEM); invite links then use https")
     .option("--tls-key <file>", "private key (PEM) for --tls-cert")
     .option("--auth <file>", "require signed join tokens from these operator keys (conclave token keygen)")
@@ -42,6 +44,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
       maxPacketRate?: number;
       maxLoad?: number;
       workers?: number;
+      videoPacketCost?: number;
+      videoRepair: boolean;
     }) => {
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new UsageError("--tls-cert and --tls-key go together");
       const out = createOutput(Boolean(opts.json));
@@ -59,7 +63,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
           ...(opts.maxRoomSize ? { maxParticipantsPerRoom: opts.maxRoomSize } : {}),
           ...(opts.maxPacketRate ? { maxForwardedPacketsPerSecond: opts.maxPacketRate } : {}),
           ...(opts.maxLoad !== undefined ? { maxEngineLoad: opts.maxLoad } : {}),
+          ...(opts.videoPacketCost !== undefined ? { videoPacketCost: opts.videoPacketCost } : {}),
         },
+        videoRepair: opts.videoRepair,
         logger: log.child("relay"),
         ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
         ...(opts.auth ? { auth: { operatorPublicKeys: readOperatorPublicKeys(opts.auth) } } : {}),
@@ -70,7 +76,16 @@ export function registerServe(program: Command, ctx: CliContext): void {
       relay.on("peer-left", (e) => out.event({ type: "peer-left", room: e.room, peerId: e.peerId, reason: e.reason }));
       relay.on("refused", (e) => out.event({ type: "refused", room: e.room, code: e.code }));
       const url = await relay.start();
-      if (opts.json) out.event({ type: "listening", url });
+      if (opts.json) {
+        // What the relay admits, as it will enforce it (defaults filled in).
+        const l = relay.limits;
+        out.event({
+          type: "listening",
+          url,
+          admission: { maxParticipants: l.maxParticipants, maxRooms: l.maxRooms, maxRoomSize: l.maxParticipantsPerRoom, maxPacketRate: l.maxForwardedPacketsPerSecond, videoPacketCost: l.videoPacketCost, maxLoad: l.maxEngineLoad },
+          videoRepair: opts.videoRepair,
+        });
+      }
       else process.stdout.write(`conclave relay listening on ${url} (create a room: conclave room new --server ${url})\n`);
       await waitForStop(undefined);
       await relay.close();
@@ -82,6 +97,12 @@ export function registerServe(program: Command, ctx: CliContext): void {
 function parseFraction(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError("must be a number above 0 and at most 1");
+  return n;
+}
+
+function parsePacketCost(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0.1 || n > 100) throw new InvalidArgumentError("must be a number from 0.1 to 100");
   return n;
 }
 
