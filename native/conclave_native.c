@@ -739,22 +739,24 @@ static napi_value recv_batch_js(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* The recvBatch handle that is a call's only argument, or NULL. */
+static poller *poller_arg(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  return get_args(env, info, 1, argv) ? (poller *)unwrap(env, argv[0], &POLLER_TAG) : NULL;
+}
+
 /* recvStop(handle): no more batches; the duplicate descriptor is closed. Idempotent. */
 static napi_value recv_stop_js(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  poller *p;
-  if (!get_args(env, info, 1, argv) || !(p = (poller *)unwrap(env, argv[0], &POLLER_TAG)))
-    return throw_error(env, "recvStop(handle): a recvBatch handle expected");
+  poller *p = poller_arg(env, info);
+  if (!p) return throw_error(env, "recvStop(handle): a recvBatch handle expected");
   poller_stop(p, true);
   return NULL;
 }
 
 /* recvDropped(handle): datagrams dropped as longer than a slot. */
 static napi_value recv_dropped_js(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  poller *p;
-  if (!get_args(env, info, 1, argv) || !(p = (poller *)unwrap(env, argv[0], &POLLER_TAG)))
-    return throw_error(env, "recvDropped(handle): a recvBatch handle expected");
+  poller *p = poller_arg(env, info);
+  if (!p) return throw_error(env, "recvDropped(handle): a recvBatch handle expected");
   napi_value value;
   napi_create_double(env, p->truncated, &value);
   return value;
