@@ -1146,7 +1146,7 @@ export async function benchRelay(options: RelayBenchOptions = {}): Promise<Array
         const [leanSend] = await runForward({ participants: n, forwarding: "lean", weriftUploads: true, jsSend: true, raw: 0, measureMs });
         const [leanJs] = await runForward({ participants: n, forwarding: "lean", jsSend: true, raw: 0, measureMs });
         // The relay as it ships, FORWARD_RUNS times: the run with the median figure is reported, with
-        // every run's figure beside it (on this VM a run's figure moves by ±1.5 µs at 10 participants).
+        // every run's figure beside it (on this VM a run's figure moves by about ±1 µs at 10 participants).
         const runs: Record<string, unknown>[] = [];
         for (let i = 0; i < FORWARD_RUNS; i++) runs.push((await runForward({ participants: n, forwarding: "lean", raw: 0, measureMs }))[0]!);
         runs.sort((a, b) => (a.usPerPacket as number) - (b.usPerPacket as number));
