@@ -2,8 +2,29 @@
  * Two werift PeerConnections on 127.0.0.1, as the relay and a participant: the offer/answer steps
  * that tests of the DTLS layer share.
  */
-import type { RTCPeerConnection } from "werift";
-import { keepCandidates } from "../../src/media/rtc-config.js";
+import { RTCPeerConnection, type RTCDtlsTransport } from "werift";
+import { buildPeerConfig, keepCandidates } from "../../src/media/rtc-config.js";
+
+/**
+ * A relay end (max-bundle, offering one audio m-line per direction in `directions`) and a client
+ * end that holds the offer as its remote description, both on 127.0.0.1. `relayDtls` and
+ * `clientDtls` run on each end's DTLS transports before the answer (guards, early starts).
+ * Continue with answerAndConnect; close both ends when done.
+ */
+export async function offeredPair(
+  directions: ("recvonly" | "sendonly" | "sendrecv")[],
+  hooks: { relayDtls?: (t: RTCDtlsTransport) => void; clientDtls?: (t: RTCDtlsTransport) => void } = {},
+): Promise<{ relay: RTCPeerConnection; client: RTCPeerConnection }> {
+  const config = buildPeerConfig({ bindAddress: "127.0.0.1" });
+  const relay = new RTCPeerConnection({ ...config, bundlePolicy: "max-bundle" });
+  const client = new RTCPeerConnection(config);
+  for (const direction of directions) relay.addTransceiver("audio", { direction });
+  await relay.setLocalDescription(await relay.createOffer());
+  if (hooks.relayDtls) for (const t of relay.dtlsTransports) hooks.relayDtls(t);
+  await client.setRemoteDescription({ type: "offer", sdp: keepCandidates(relay.localDescription!.sdp, "127.0.0.1") });
+  if (hooks.clientDtls) for (const t of client.dtlsTransports) hooks.clientDtls(t);
+  return { relay, client };
+}
 
 /** How `pc` ends up: "connected", "failed", or "timeout" after `timeoutMs`. */
 export function connectionOutcome(pc: RTCPeerConnection, timeoutMs = 10_000): Promise<string> {

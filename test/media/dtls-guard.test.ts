@@ -8,11 +8,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { RTCPeerConnection, type RTCDtlsTransport } from "werift";
-import { buildPeerConfig, keepCandidates } from "../../src/media/rtc-config.js";
+import type { RTCDtlsTransport } from "werift";
 import { authenticRecords, guardDtlsRecords, type DtlsRecord } from "../../src/media/dtls-guard.js";
 import { startDtlsEarly } from "../../src/client/dtls-start.js";
-import { answerAndConnect } from "../helpers/werift.js";
+import { answerAndConnect, offeredPair } from "../helpers/werift.js";
 
 /** RFC 6347 §4.1 record: type | version 254.253 | epoch | 48-bit sequence number | length | fragment. */
 function record(contentType: number, epoch: number, sequenceNumber: number, fragment: Buffer): Buffer {
@@ -45,15 +44,8 @@ test("the record filter keeps authenticated records of epoch 1 or more, in order
 });
 
 test("two real werift peers: forged DTLS records no longer end the session, records under its keys still arrive", async () => {
-  const config = buildPeerConfig({ bindAddress: "127.0.0.1" });
-  const relay = new RTCPeerConnection({ ...config, bundlePolicy: "max-bundle" });
-  const client = new RTCPeerConnection(config);
+  const { relay, client } = await offeredPair(["recvonly"], { relayDtls: guardDtlsRecords, clientDtls: startDtlsEarly });
   try {
-    relay.addTransceiver("audio", { direction: "recvonly" });
-    await relay.setLocalDescription(await relay.createOffer());
-    for (const t of relay.dtlsTransports) guardDtlsRecords(t);
-    await client.setRemoteDescription({ type: "offer", sdp: keepCandidates(relay.localDescription!.sdp, "127.0.0.1") });
-    for (const t of client.dtlsTransports) startDtlsEarly(t);
     assert.deepEqual(await answerAndConnect(relay, client), ["connected", "connected"]);
     const server = relay.dtlsTransports[0]!;
     const ours = client.dtlsTransports[0]!;

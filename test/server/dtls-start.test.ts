@@ -8,10 +8,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DtlsClient, Event, RTCDtlsTransport, RTCPeerConnection } from "werift";
-import { buildPeerConfig, keepCandidates } from "../../src/media/rtc-config.js";
+import { DtlsClient, Event, RTCDtlsTransport } from "werift";
 import { startDtlsEarly } from "../../src/client/dtls-start.js";
-import { answerAndConnect } from "../helpers/werift.js";
+import { answerAndConnect, offeredPair } from "../helpers/werift.js";
 import { holdEarlyDtls } from "../../src/server/dtls-hold.js";
 import { prepareDtlsCertificate } from "../../src/media/dtls-certificate.js";
 
@@ -39,16 +38,8 @@ test("the relay hands DTLS records that came before its DTLS server to the serve
 });
 
 test("a participant's ClientHello leaves as its DTLS transport starts, and the handshake with the relay's end completes", async () => {
-  const config = buildPeerConfig({ bindAddress: "127.0.0.1" });
-  const relay = new RTCPeerConnection({ ...config, bundlePolicy: "max-bundle" });
-  const client = new RTCPeerConnection(config);
+  const { relay, client } = await offeredPair(["recvonly", "sendonly"], { relayDtls: holdEarlyDtls, clientDtls: startDtlsEarly });
   try {
-    relay.addTransceiver("audio", { direction: "recvonly" });
-    relay.addTransceiver("audio", { direction: "sendonly" });
-    await relay.setLocalDescription(await relay.createOffer());
-    for (const t of relay.dtlsTransports) holdEarlyDtls(t);
-    await client.setRemoteDescription({ type: "offer", sdp: keepCandidates(relay.localDescription!.sdp, "127.0.0.1") });
-    for (const t of client.dtlsTransports) startDtlsEarly(t);
     const transport = client.dtlsTransports[0]!;
     // One turn of the event loop after the transport starts, the first flight is out.
     const flightAtStart = new Promise<number>((resolve) => {
