@@ -56,8 +56,6 @@ export class SrtpOutput {
   /** The socket's descriptor and the pair's remote address, for the native path (−1 / null: not usable). */
   private fd = -1;
   private target: NativeTarget | null = null;
-  /** The socket is connected to the pair's remote address (SrtpOutputOptions.connect). */
-  connected = false;
   /** Datagrams handed to the kernel (or to werift when no UDP socket is reachable). */
   packetsSent = 0;
   bytesSent = 0;
@@ -102,7 +100,6 @@ export class SrtpOutput {
     this.transport = undefined;
     this.fd = -1;
     this.target = null;
-    this.connected = false;
     if (!pair) return;
     const transport = udpTransportOf(pair);
     if (transport?.socket) {
@@ -115,7 +112,7 @@ export class SrtpOutput {
         this.fd = socketFd(transport.socket);
         this.target = this.fd >= 0 ? this.native.target(host, port) : null;
         // A refusal leaves the socket as it was: sealSend then names the address each time.
-        if (this.target && this.connect) this.connected = this.native.connectTarget(this.fd, this.target) === 0;
+        if (this.target && this.connect) this.native.connectTarget(this.fd, this.target);
       }
     }
   }
@@ -141,12 +138,19 @@ export class SrtpOutput {
     const s = srtcp.getSrtcpSsrcState(compound.readUInt32BE(4));
     s.srtcpIndex++;
     if (s.srtcpIndex > 0x7fffffff) s.srtcpIndex = 0;
-    const packet = protectSrtcp(srtcp.cipher.srtcpSessionKey, srtcp.cipher.srtcpSessionSalt, compound, s.srtcpIndex);
+    this.transmit(protectSrtcp(srtcp.cipher.srtcpSessionKey, srtcp.cipher.srtcpSessionSalt, compound, s.srtcpIndex));
+    return true;
+  }
+
+  /**
+   * A protected datagram out through dgram on the selected pair's socket (queued by Node when the
+   * socket buffer is full), or through werift's ICE connection when no open UDP socket is reachable.
+   */
+  private transmit(packet: Buffer): void {
     const pair = this.connection.nominated;
     if (pair !== this.pair) this.retarget(pair);
     if (this.socket && this.transport && !this.transport.closed) this.socket.send(packet, this.remotePort, this.remoteHost);
     else void this.connection.send(packet).catch(() => {});
-    return true;
   }
 
   /**
@@ -200,8 +204,7 @@ export class SrtpOutput {
     }
     this.packetsSent++;
     this.bytesSent += packet.length;
-    if (this.socket) this.socket.send(packet, this.remotePort, this.remoteHost);
-    else void connection.send(packet).catch(() => {});
+    this.transmit(packet);
     return true;
   }
 }
