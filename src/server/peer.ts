@@ -516,14 +516,11 @@ export class RelayPeer {
       if (rr) this.upload.receiver.dtlsTransport?.sendRtcp([rr]).catch(() => {});
       return;
     }
-    if (reports.length === 0) {
-      if (rr) output.sendRtcp([rr]);
-      return;
-    }
-    for (let i = 0; i < reports.length; i += SR_PER_PACKET) {
-      const compound: RtcpPacket[] = reports.slice(i, i + SR_PER_PACKET);
+    // The first compound carries the RR (alone when no downlink sent since the last report).
+    for (let i = 0; i === 0 || i < reports.length; i += SR_PER_PACKET) {
+      const compound = reports.slice(i, i + SR_PER_PACKET);
       if (i === 0 && rr) compound.push(rr);
-      output.sendRtcp(compound);
+      if (compound.length > 0) output.sendRtcp(compound);
     }
   }
 
