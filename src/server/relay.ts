@@ -166,6 +166,8 @@ export function defaultWorkerCount(): number {
 export class Relay extends EventEmitter<RelayEvents> {
   private readonly options: RelayOptions;
   readonly limits: RelayLimits;
+  /** Whether lean forwarding keeps recent video to answer NACKs (RelayOptions.videoRepair, default true). */
+  readonly videoRepair: boolean;
   private readonly log: Logger;
   private readonly network: RtcNetworkOptions;
   private readonly rooms = new Map<string, Room>();
@@ -200,6 +202,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     super();
     this.options = options;
     this.limits = { ...defaultLimits, ...options.limits };
+    this.videoRepair = options.videoRepair ?? true;
     this.log = options.logger ?? nullLogger;
     const host = options.host ?? "127.0.0.1";
     this.network = {
@@ -224,7 +227,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           forwarding: this.options.forwarding ?? "lean",
           answerTimeoutMs: this.limits.answerTimeoutMs,
           tap: this.options.onForward !== undefined,
-          videoRepair: this.options.videoRepair ?? true,
+          videoRepair: this.videoRepair,
           leanUploads: this.options.leanUploads ?? true,
           nativeSend: this.options.nativeSend ?? true,
         },

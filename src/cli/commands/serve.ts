@@ -83,7 +83,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
           type: "listening",
           url,
           admission: { maxParticipants: l.maxParticipants, maxRooms: l.maxRooms, maxRoomSize: l.maxParticipantsPerRoom, maxPacketRate: l.maxForwardedPacketsPerSecond, videoPacketCost: l.videoPacketCost, maxLoad: l.maxEngineLoad },
-          videoRepair: opts.videoRepair,
+          videoRepair: relay.videoRepair,
         });
       }
       else process.stdout.write(`conclave relay listening on ${url} (create a room: conclave room new --server ${url})\n`);
